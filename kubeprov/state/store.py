@@ -65,7 +65,12 @@ class ClusterState:
     def file(self, rel: str) -> Path:
         return self.path / rel
 
+    def ensure(self) -> None:
+        """Create the folder private to its owner: it holds keys and admin credentials."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
     def write(self, rel: str, data: bytes | str, mode: int = 0o644) -> Path:
+        self.ensure()
         target = self.path / rel
         atomic_write(target, data, mode)
         return target
@@ -105,7 +110,7 @@ class ClusterState:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive lock so two commands never change one cluster at once."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.ensure()
         fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:

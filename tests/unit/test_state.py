@@ -85,3 +85,10 @@ def test_second_lock_on_a_cluster_is_refused_with_a_clear_error(tmp_path):
                 pass
     with cluster.lock():  # released after the first holder leaves
         pass
+
+
+def test_cluster_folder_is_private_to_its_owner(tmp_path):
+    cluster = StateStore(tmp_path).cluster("c")
+    with cluster.lock():
+        pass
+    assert mode(cluster.path) == 0o700
