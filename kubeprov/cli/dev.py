@@ -6,23 +6,29 @@ from pathlib import Path
 
 import typer
 
-from kubeprov.cli.later import not_yet
+from kubeprov.cli.output import make_console
 
 app = typer.Typer(help="Run a development control plane on this machine.", no_args_is_help=True)
 
 
 @app.command("up")
 def up(
-    directory: Path = typer.Option(
-        ..., "--dir", help="Folder for etcd data, PKI, logs and admin.kubeconfig."
-    ),
+    directory: Path = typer.Option(..., "--dir", help="Folder for etcd data, PKI, logs and admin.kubeconfig."),
     port: int = typer.Option(6443, "--port", help="Port of the API server on 127.0.0.1."),
 ) -> None:
     """Start etcd and every control-plane component in the background; return when ready."""
-    raise not_yet("dev up")
+    from kubeprov.lifecycle.dev import dev_up
+
+    cluster = dev_up(directory, port)
+    console = make_console()
+    console.print(f"control plane ready at {cluster.url}")
+    console.print(f"kubectl --kubeconfig {cluster.kubeconfig} get namespaces")
 
 
 @app.command("down")
 def down(directory: Path = typer.Option(..., "--dir", help="Folder given to `kubeprov dev up`.")) -> None:
     """Stop exactly the processes `kubeprov dev up` started in DIR."""
-    raise not_yet("dev down")
+    from kubeprov.lifecycle.dev import dev_down
+
+    stopped = dev_down(directory)
+    make_console().print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")

@@ -19,6 +19,7 @@ import pytest
 
 from kubeprov.etcd import EtcdClient, EtcdServerTLS, EtcdTLS, LocalEtcd
 from kubeprov.pki import NodeSpec, PkiSpec, generate_pki
+from tests.integration.apiserver_fixture import ApiServerForTest, start_apiserver
 
 ETCD_MEMBER = NodeSpec("etcd-test", ("127.0.0.1",))
 
@@ -115,3 +116,9 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdTestSe
 async def etcd(etcd_server: EtcdTestServer) -> AsyncIterator[EtcdForTest]:
     async with etcd_server.client() as client:
         yield EtcdForTest(client, f"/kubeprov-test/{uuid.uuid4().hex[:12]}/".encode(), etcd_server)
+
+
+@pytest.fixture(scope="session")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerForTest]:
+    """One API server (own etcd, TLS, our PKI) for the session; tests use namespaces of their own."""
+    yield from start_apiserver(tmp_path_factory.mktemp("apiserver"))

@@ -39,7 +39,6 @@ def test_help_lists_every_command(capsys):
         (["upgrade"], "upgrade"),
         (["etcd", "backup"], "etcd backup"),
         (["federation", "join"], "federation join"),
-        (["dev", "up", "--dir", "/tmp/x"], "dev up"),
     ],
 )
 def test_commands_of_later_releases_say_so(argv, command, capsys):

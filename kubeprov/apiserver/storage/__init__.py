@@ -1,0 +1,1 @@
+"""Objects in etcd: key layout, encoding (with encryption at rest), CRUD with optimistic concurrency."""

@@ -1,0 +1,111 @@
+"""`kubeprov dev up|down`: etcd and the control plane on loopback, for development and tests."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubeprov.errors import KubeprovError
+from kubeprov.etcd import EtcdServerTLS, LocalEtcd, LocalEtcdError
+from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable
+from kubeprov.pki import generate_pki
+from kubeprov.pki.spec import NodeSpec, PkiSpec
+from kubeprov.render import render
+from kubeprov.state.atomic import atomic_write
+
+NODE = "dev"
+READY_TIMEOUT = 40.0
+
+
+@dataclass(frozen=True)
+class DevCluster:
+    directory: Path
+    url: str
+    kubeconfig: Path
+
+
+def _pki(directory: Path, port: int) -> Path:
+    spec = PkiSpec(
+        cluster_name="dev",
+        cluster_domain="cluster.local",
+        service_cidr="10.96.0.0/12",
+        api_endpoint=f"https://127.0.0.1:{port}",
+        control_plane=(NodeSpec(NODE, ("127.0.0.1",)),),
+        etcd_members=(NodeSpec(NODE, ("127.0.0.1",)),),
+        nodes=(NodeSpec(NODE, ("127.0.0.1",)),),
+    )
+    generate_pki(spec, directory / "pki", directory / "kubeconfigs")
+    return directory / "pki"
+
+
+def _wait_ready(url: str, ca: Path, log: Path, timeout: float) -> None:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
+    raise KubeprovError(f"the API server did not become ready within {timeout:g}s ({last})",
+                        f"its log ({log}) ends with:\n{tail}")
+
+
+def dev_up(directory: Path, port: int = 6443) -> DevCluster:
+    """Start etcd and the API server in the background; idempotent while they run."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    table = ProcessTable(directory / "processes.json")
+    url = f"https://127.0.0.1:{port}"
+    kubeconfig = directory / "admin.kubeconfig"
+    names = {r.name for r in table.running()}
+    if {"etcd", "apiserver"} <= names and kubeconfig.exists():
+        return DevCluster(directory, url, kubeconfig)
+    if names:
+        table.stop_all()
+    pki = _pki(directory, port)
+    etcd = LocalEtcd(directory / "etcd", name=NODE,
+                     tls=EtcdServerTLS(pki / "etcd/ca.crt", pki / f"etcd/server-{NODE}.crt",
+                                       pki / f"etcd/server-{NODE}.key"))
+    try:
+        etcd.start()
+    except LocalEtcdError as err:
+        raise KubeprovError(f"etcd did not start: {err}", "is `etcd` installed? `make setup` installs it") from None
+    assert etcd.pid is not None
+    table.add(ProcessRecord("etcd", etcd.pid, str(directory / "etcd")))
+    config = directory / "apiserver.yaml"
+    atomic_write(config, render("apiserver.yaml.j2", etcd_endpoints=[etcd.client_url], pki=pki,
+                                bind_address="127.0.0.1", port=port, advertise_address="127.0.0.1",
+                                service_cidr="10.96.0.0/12", node_port_range="30000-32767",
+                                cluster_domain="cluster.local", audit_log_path=str(directory / "audit.log")))
+    logs = directory / "logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / "apiserver.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kubeprov.apiserver", "--config", str(config)],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    table.add(ProcessRecord("apiserver", proc.pid, str(config)))
+    try:
+        _wait_ready(url, pki / "ca.crt", log, READY_TIMEOUT)
+    except KubeprovError:
+        table.stop_all()
+        raise
+    shutil.copyfile(directory / "kubeconfigs" / "admin.conf", kubeconfig)
+    kubeconfig.chmod(0o600)
+    return DevCluster(directory, url, kubeconfig)
+
+
+def dev_down(directory: Path) -> list[str]:
+    """Stop exactly the processes `dev_up` started in ``directory``."""
+    table = ProcessTable(directory.resolve() / "processes.json")
+    return table.stop_all()
