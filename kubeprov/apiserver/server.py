@@ -17,16 +17,20 @@ from kubeprov import __version__
 from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver import discovery
+from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.metrics import Metrics
+from kubeprov.apiserver.openapi import OpenAPIService
 from kubeprov.apiserver.request_info import RequestInfo, parse_request
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
 from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
 from kubeprov.apiserver.rest.hooks import ServiceHooks
 from kubeprov.apiserver.rest.objects import Objects
+from kubeprov.apiserver.rest.subresources import Subresources
 from kubeprov.apiserver.rest.watch import WatchStream
+from kubeprov.apiserver.security import Security
 from kubeprov.apiserver.storage.allocator import ServiceAllocator
 from kubeprov.apiserver.storage.codec import Codec
 from kubeprov.apiserver.storage.store import Store
@@ -71,8 +75,8 @@ class ApiServer:
         self.cache: WatchCache | None = None
         self.objects: Objects | None = None
         self.watches: WatchStream | None = None
-        self.authenticator: Any = None
-        self.authorizer: Any = None
+        self.security: Security
+        self.openapi = OpenAPIService(self.registry)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = config.port
@@ -109,6 +113,7 @@ class ApiServer:
                                hooks={("", "services"): ServiceHooks(allocator)})
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
+        self.subresources = Subresources(self.objects, self._token_issuer())
         await self._bootstrap()
         app = web.Application(client_max_size=negotiate.MAX_BODY + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -147,7 +152,8 @@ class ApiServer:
         return None
 
     def _setup_security(self) -> None:
-        pass
+        assert self.cache is not None and self.store is not None
+        self.security = Security(self.config, self.cache, self.store, self.registry)
 
     async def _bootstrap(self) -> None:
         assert self.objects is not None
@@ -155,8 +161,14 @@ class ApiServer:
                         advertise_address=self.config.advertise_address, port=self.port_for_endpoints,
                         policy=self._default_policy())
 
+    def _token_issuer(self) -> TokenIssuer | None:
+        if not self.config.service_account_signing_key_file:
+            return None
+        return TokenIssuer(signing_key_file=Path(self.config.service_account_signing_key_file),
+                           issuer=self.config.service_account_issuer)
+
     def _default_policy(self) -> list[dict[str, Any]]:
-        return []
+        return default_policy()
 
     @property
     def port_for_endpoints(self) -> int:
@@ -213,7 +225,7 @@ class ApiServer:
 
     async def _serve(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         user = await self._authenticate(request)
-        await self._authorize(user, info)
+        self.security.authorize(user, info, request.query)
         if not info.resource_request:
             return await self._non_resource(request, info)
         rt = self.registry.get(info.group, info.version, info.resource)
@@ -242,6 +254,11 @@ class ApiServer:
                 obj = negotiate.partial_metadata(obj)
             else:
                 obj = self.render(call, obj)
+        body, content_type = negotiate.encode(obj, call.accept)
+        return web.Response(body=body, status=code, content_type=content_type)
+
+    def _respond_raw(self, call: Call, obj: dict[str, Any], code: int = 200) -> web.Response:
+        """A subresource's own object (Scale, TokenRequest, Status): no version or Table rendering."""
         body, content_type = negotiate.encode(obj, call.accept)
         return web.Response(body=body, status=code, content_type=content_type)
 
@@ -319,6 +336,24 @@ class ApiServer:
         if sub.connect:
             raise StatusError(status.service_unavailable(
                 f"{rt.resource}/{sub.name} needs the node's kubelet, which this cluster does not run yet"))
+        subs = self.subresources
+        if sub.name == "scale":
+            if info.verb == "get":
+                return self._respond_raw(call, await subs.get_scale(call))
+            if info.verb == "update":
+                body = negotiate.decode_body(await self._body(request), call.content_type)
+                return self._respond_raw(call, await subs.update_scale(call, body))
+            if info.verb == "patch":
+                return self._respond_raw(call, await subs.patch_scale(call, await self._body(request),
+                                                                      call.content_type))
+        if info.verb == "create" and sub.name in ("binding", "eviction", "token"):
+            body = negotiate.decode_body(await self._body(request), call.content_type)
+            if sub.name == "binding":
+                return self._respond_raw(call, await subs.bind(call, body), 201)
+            if sub.name == "eviction":
+                answer, code = await subs.evict(call, body)
+                return self._respond_raw(call, answer, code)
+            return self._respond_raw(call, await subs.token(call, body), 201)
         if sub.name in ("status", "finalize", "approval", "ephemeralcontainers"):
             if info.verb == "get":
                 return self._respond(call, await self.objects.get(call))
@@ -332,7 +367,15 @@ class ApiServer:
         raise StatusError(status.method_not_supported(f"{rt.group_resource}/{sub.name}", info.verb))
 
     async def _review(self, request: web.Request, call: Call) -> web.Response:
-        raise StatusError(status.method_not_supported(call.rt.group_resource, "create"))
+        """Access and token reviews: answered from the request, never stored."""
+        body = negotiate.decode_body(await self._body(request), call.content_type)
+        if not isinstance(body, dict):
+            raise StatusError(status.bad_request(f"the object provided is unrecognized (must be of type "
+                                                 f"{call.rt.kind})"))
+        body.setdefault("apiVersion", call.rt.api_version)
+        body.setdefault("kind", call.rt.kind)
+        answer = await self.security.review(call.rt.kind, body, call.user, call.info.namespace)
+        return self._respond(call, answer, 201)
 
     # ---- non-resource paths ----------------------------------------------------------------
 
@@ -375,7 +418,13 @@ class ApiServer:
         raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource", {}))
 
     async def _openapi(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
-        raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource", {}))
+        if len(parts) < 2 or parts[1] != "v3":
+            raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
+                                             {}))
+        # building a group-version document reads the schema package once: keep it off the event loop
+        answer = await asyncio.to_thread(self.openapi.respond, request.path, request.query.get("hash"),
+                                         request.headers.get("Accept", ""), request.headers.get("If-None-Match", ""))
+        return web.Response(body=answer.body, status=answer.status, headers=answer.headers)
 
     async def _health(self, request: web.Request, path: str) -> web.Response:
         checks: list[tuple[str, bool]] = [("ping", True), ("log", True)]
@@ -395,10 +444,7 @@ class ApiServer:
     # ---- security hooks ---------------------------------------------------------------------
 
     async def _authenticate(self, request: web.Request) -> Any:
-        return None
-
-    async def _authorize(self, user: Any, info: RequestInfo) -> None:
-        return None
+        return await self.security.authenticate(request)
 
 
 async def serve_forever(config: ApiServerConfig) -> None:

@@ -332,9 +332,9 @@ class Objects:
                 raise _invalid(rt, call.info.name, [forbidden(
                     "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {sorted(added)!r}")])
-        if subresource == "status":
-            strategy.prepare_for_status_update(new, old)
-            errors = strategy.validate_status_update(new, old)
+        if subresource:
+            strategy.prepare_for_subresource_update(subresource, new, old)
+            errors = strategy.validate_subresource_update(subresource, new, old)
         else:
             strategy.prepare_for_update(new, old)
             errors = strategy.validate_update(new, old)
