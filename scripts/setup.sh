@@ -49,4 +49,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -
   .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
+.venv/bin/python -m kubeprov.apiserver.protobuf.extract
 echo "setup: ready ($ROOT/.venv/bin/kubeprov)"

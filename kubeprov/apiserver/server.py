@@ -22,6 +22,7 @@ from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.metrics import Metrics
 from kubeprov.apiserver.openapi import OpenAPIService
+from kubeprov.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufCodec, ProtobufError
 from kubeprov.apiserver.request_info import RequestInfo, parse_request
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
 from kubeprov.apiserver.rest import negotiate
@@ -77,6 +78,7 @@ class ApiServer:
         self.watches: WatchStream | None = None
         self.security: Security
         self.openapi = OpenAPIService(self.registry)
+        self.protobuf = ProtobufCodec.load()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = config.port
@@ -240,6 +242,20 @@ class ApiServer:
             return await self._subresource(request, call)
         return await self._resource(request, call)
 
+    async def _decode(self, request: web.Request, content_type: str) -> Any:
+        return self._decode_bytes(await self._body(request), content_type)
+
+    def _decode_bytes(self, raw: bytes, content_type: str) -> Any:
+        """A request body: JSON, YAML, or the Kubernetes protobuf kubectl's typed clients send."""
+        if negotiate.media_type(content_type) == PROTOBUF_CONTENT_TYPE:
+            if self.protobuf is None:
+                raise StatusError(status.unsupported_media_type(negotiate.BODY_TYPES[:2]))
+            try:
+                return self.protobuf.decode(raw)
+            except ProtobufError as err:
+                raise StatusError(status.bad_request(f"protobuf: {err}")) from None
+        return negotiate.decode_body(raw, content_type)
+
     async def _body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > negotiate.MAX_BODY:
             raise StatusError(status.request_entity_too_large(f"limit is {negotiate.MAX_BODY}"))
@@ -290,22 +306,22 @@ class ApiServer:
             if rt.namespaced and not info.namespace:
                 raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
                                                  {}))
-            body = negotiate.decode_body(await self._body(request), call.content_type)
+            body = await self._decode(request, call.content_type)
             return self._respond(call, await self.objects.create(call, body), 201)
         if info.verb == "update":
-            body = negotiate.decode_body(await self._body(request), call.content_type)
+            body = await self._decode(request, call.content_type)
             return self._respond(call, await self.objects.update(call, body))
         if info.verb == "patch":
             raw = await self._body(request)
             return self._respond(call, await self.objects.patch(call, raw, call.content_type))
         if info.verb == "delete":
             raw = await self._body(request)
-            options = negotiate.decode_body(raw, call.content_type) if raw.strip() else {}
+            options = self._decode_bytes(raw, call.content_type) if raw.strip() else {}
             obj, code = await self.objects.delete(call, options)
             return self._respond(call, obj, code)
         if info.verb == "deletecollection":
             raw = await self._body(request)
-            options = negotiate.decode_body(raw, call.content_type) if raw.strip() else {}
+            options = self._decode_bytes(raw, call.content_type) if raw.strip() else {}
             return self._respond(call, await self.objects.delete_collection(call, options))
         raise StatusError(status.method_not_supported(rt.group_resource, info.verb))
 
@@ -341,13 +357,13 @@ class ApiServer:
             if info.verb == "get":
                 return self._respond_raw(call, await subs.get_scale(call))
             if info.verb == "update":
-                body = negotiate.decode_body(await self._body(request), call.content_type)
+                body = await self._decode(request, call.content_type)
                 return self._respond_raw(call, await subs.update_scale(call, body))
             if info.verb == "patch":
                 return self._respond_raw(call, await subs.patch_scale(call, await self._body(request),
                                                                       call.content_type))
         if info.verb == "create" and sub.name in ("binding", "eviction", "token"):
-            body = negotiate.decode_body(await self._body(request), call.content_type)
+            body = await self._decode(request, call.content_type)
             if sub.name == "binding":
                 return self._respond_raw(call, await subs.bind(call, body), 201)
             if sub.name == "eviction":
@@ -358,7 +374,7 @@ class ApiServer:
             if info.verb == "get":
                 return self._respond(call, await self.objects.get(call))
             if info.verb == "update":
-                body = negotiate.decode_body(await self._body(request), call.content_type)
+                body = await self._decode(request, call.content_type)
                 return self._respond(call, await self.objects.update(call, body, subresource=sub.name))
             if info.verb == "patch":
                 raw = await self._body(request)
@@ -368,7 +384,7 @@ class ApiServer:
 
     async def _review(self, request: web.Request, call: Call) -> web.Response:
         """Access and token reviews: answered from the request, never stored."""
-        body = negotiate.decode_body(await self._body(request), call.content_type)
+        body = await self._decode(request, call.content_type)
         if not isinstance(body, dict):
             raise StatusError(status.bad_request(f"the object provided is unrecognized (must be of type "
                                                  f"{call.rt.kind})"))
