@@ -57,7 +57,11 @@ async def bootstrap(objects: Objects, registry: Registry, *, service_cidr: str, 
         "spec": {"type": "ClusterIP", "clusterIP": first_ip, "sessionAffinity": "None",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
     }, "services")
-    await add_endpoint(objects, registry, advertise_address, port)
+    if ipaddress.ip_address(advertise_address).is_loopback:
+        # Kubernetes refuses loopback endpoints: a server reachable only on loopback is not advertised
+        log.info("advertise address %s is loopback; not adding it to the kubernetes endpoints", advertise_address)
+    else:
+        await add_endpoint(objects, registry, advertise_address, port)
     for obj in policy:
         resource = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
                     "Role": "roles", "RoleBinding": "rolebindings"}[obj["kind"]]

@@ -105,6 +105,13 @@ class ApiServer:
         return ctx
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.etcd = self._etcd_client()
         codec = Codec(self._transformer())
         self.store = Store(self.etcd, codec)
