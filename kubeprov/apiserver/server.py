@@ -17,6 +17,7 @@ from kubeprov import __version__
 from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver import discovery
+from kubeprov.apiserver.apply import FieldManager, SchemaStore
 from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
@@ -27,6 +28,7 @@ from kubeprov.apiserver.request_info import RequestInfo, parse_request
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
 from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
+from kubeprov.apiserver.rest.fieldvalidation import FieldValidation
 from kubeprov.apiserver.rest.hooks import ServiceHooks
 from kubeprov.apiserver.rest.objects import Objects
 from kubeprov.apiserver.rest.subresources import Subresources
@@ -60,6 +62,19 @@ def _status_response(body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=int(body.get("code", 500)), dumps=_dumps)
 
 
+def _json_raw(raw: bytes, call: Call) -> bytes | None:
+    """The raw body when it is JSON, so duplicate fields can be reported."""
+    return raw if negotiate.media_type(call.content_type) in ("", negotiate.JSON) else None
+
+
+def _warning_headers(call: Call) -> dict[str, str] | None:
+    if not call.warnings:
+        return None
+    # RFC 7234 warn-code 299 with the agent "-", as kube-apiserver sends them
+    text = ", ".join('299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in call.warnings)
+    return {"Warning": text}
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -78,6 +93,7 @@ class ApiServer:
         self.watches: WatchStream | None = None
         self.security: Security
         self.openapi = OpenAPIService(self.registry)
+        self.schemas = SchemaStore()
         self.protobuf = ProtobufCodec.load()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -119,7 +135,8 @@ class ApiServer:
         await self.cache.start()
         allocator = ServiceAllocator(self.etcd, self.config.service_cidr, self.config.node_port_range)
         self.objects = Objects(self.store, self.cache, field_manager=self._field_manager(),
-                               hooks={("", "services"): ServiceHooks(allocator)})
+                               hooks={("", "services"): ServiceHooks(allocator)},
+                               validation=FieldValidation(self.schemas))
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
         self.subresources = Subresources(self.objects, self._token_issuer())
@@ -157,8 +174,8 @@ class ApiServer:
     def _transformer(self) -> Any:
         return None
 
-    def _field_manager(self) -> Any:
-        return None
+    def _field_manager(self) -> FieldManager:
+        return FieldManager(self.schemas)
 
     def _setup_security(self) -> None:
         assert self.cache is not None and self.store is not None
@@ -278,7 +295,7 @@ class ApiServer:
             else:
                 obj = self.render(call, obj)
         body, content_type = negotiate.encode(obj, call.accept)
-        return web.Response(body=body, status=code, content_type=content_type)
+        return web.Response(body=body, status=code, content_type=content_type, headers=_warning_headers(call))
 
     def _respond_raw(self, call: Call, obj: dict[str, Any], code: int = 200) -> web.Response:
         """A subresource's own object (Scale, TokenRequest, Status): no version or Table rendering."""
@@ -313,11 +330,13 @@ class ApiServer:
             if rt.namespaced and not info.namespace:
                 raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
                                                  {}))
-            body = await self._decode(request, call.content_type)
-            return self._respond(call, await self.objects.create(call, body), 201)
+            raw = await self._body(request)
+            body = self._decode_bytes(raw, call.content_type)
+            return self._respond(call, await self.objects.create(call, body, raw=_json_raw(raw, call)), 201)
         if info.verb == "update":
-            body = await self._decode(request, call.content_type)
-            return self._respond(call, await self.objects.update(call, body))
+            raw = await self._body(request)
+            body = self._decode_bytes(raw, call.content_type)
+            return self._respond(call, await self.objects.update(call, body, raw=_json_raw(raw, call)))
         if info.verb == "patch":
             raw = await self._body(request)
             return self._respond(call, await self.objects.patch(call, raw, call.content_type))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubeprov.apiserver.request_info import RequestInfo
@@ -20,6 +20,8 @@ class Call:
     user: Any = None  # auth.UserInfo once authenticated
     user_agent: str = ""
     content_type: str = ""
+    # Warning headers for the response (unknown fields under fieldValidation=Warn, deprecations)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def namespace(self) -> str:

@@ -49,7 +49,8 @@ class Objects:
     """The generic registry store of kube-apiserver: strategy hooks around etcd CRUD."""
 
     def __init__(self, store: Store, cache: WatchCache, field_manager: Any = None, admission: Any = None,
-                 hooks: dict[tuple[str, str], ResourceHooks] | None = None) -> None:
+                 hooks: dict[tuple[str, str], ResourceHooks] | None = None, validation: Any = None) -> None:
+        self.validation = validation
         self.store = store
         self.cache = cache
         self.fields = field_manager
@@ -192,8 +193,13 @@ class Objects:
 
     # ---- create ----------------------------------------------------------------------------
 
-    async def create(self, call: Call, body: Any) -> Obj:
+    def _check_fields(self, call: Call, obj: Any, raw: bytes | None) -> None:
+        if self.validation is not None:
+            self.validation.check(call, obj, raw)
+
+    async def create(self, call: Call, body: Any, raw: bytes | None = None) -> Obj:
         rt = call.rt
+        self._check_fields(call, body, raw)
         obj = self.check_body(call, body)
         meta = obj["metadata"]
         strategy = strategy_for(rt)
@@ -230,8 +236,9 @@ class Objects:
 
     # ---- update and patch ------------------------------------------------------------------
 
-    async def update(self, call: Call, body: Any, subresource: str = "") -> Obj:
+    async def update(self, call: Call, body: Any, subresource: str = "", raw: bytes | None = None) -> Obj:
         rt = call.rt
+        self._check_fields(call, body, raw)
         obj = self.check_body(call, body, name=call.info.name)
         strategy = strategy_for(rt)
         strategy.default(obj)
@@ -259,6 +266,7 @@ class Objects:
             patched = _apply_patch(rt, kind, old, patch)
             if not isinstance(patched, dict):
                 raise StatusError(status.bad_request("the patch did not produce an object"))
+            self._check_fields(call, patched, None)
             patched = self.check_body(call, patched, name=call.info.name)
             wanted = (patched.get("metadata") or {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
@@ -283,13 +291,14 @@ class Objects:
         kv = await self.store.get_kv(rt, call.namespace, call.info.name)
         if kv is None and not subresource:
             merged = self.fields.apply(live=None, applied=applied, manager=call.field_manager, force=force,
-                                       api_version=rt.api_version, kind=rt.kind, group=rt.group)
+                                       api_version=rt.api_version, kind=rt.kind, group=rt.group,
+                                       name=call.info.name)
             return await self._create_applied(call, merged)
 
         async def mutate(old: Obj) -> Obj:
             merged = self.fields.apply(live=old, applied=copy.deepcopy(applied), manager=call.field_manager,
                                        force=force, api_version=rt.api_version, kind=rt.kind, group=rt.group,
-                                       subresource=subresource)
+                                       subresource=subresource, name=call.info.name)
             strategy.default(merged)
             return await self._prepare_update(call, merged, old, subresource, managed=False)
 
