@@ -26,7 +26,7 @@ from kubeprov.apiserver.rest.hooks import ResourceHooks
 from kubeprov.apiserver.rest.selectors import build_predicate
 from kubeprov.apiserver.storage.store import Store, UpdateFn
 from kubeprov.apiserver.storage.watchcache import WatchCache
-from kubeprov.apiserver.strategy import strategy_for
+from kubeprov.apiserver.strategy import set_requester, strategy_for
 
 Obj = dict[str, Any]
 
@@ -210,6 +210,9 @@ class Objects:
         if not meta.get("name") and not meta.get("generateName"):
             raise _invalid(rt, "", [required("metadata.name", "name or generateName is required")])
         strategy.default(obj)
+        if rt.resource == "certificatesigningrequests" and call.user is not None:
+            user = call.user
+            set_requester(obj, user.name, user.uid, list(user.groups), dict(user.extra))
         if self.admission is not None:
             await self.admission.mutate(call, obj, None)
         attempts = 3 if not meta.get("name") else 1
