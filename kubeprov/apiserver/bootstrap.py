@@ -35,6 +35,9 @@ async def ensure(objects: Objects, registry: Registry, obj: dict[str, Any], reso
     """Create ``obj`` unless it exists; True when this call created it."""
     meta = obj["metadata"]
     call = internal_call(registry, obj["apiVersion"], resource, meta.get("namespace", ""), meta["name"])
+    # look first: a create would run side effects (address allocation) for an object that exists
+    if await objects.store.get_kv(call.rt, meta.get("namespace", ""), meta["name"]) is not None:
+        return False
     try:
         await objects.create(call, obj)
         return True

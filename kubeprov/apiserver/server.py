@@ -22,7 +22,7 @@ from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.metrics import Metrics
-from kubeprov.apiserver.openapi import OpenAPIService
+from kubeprov.apiserver.openapi import BuiltinSchemas, OpenAPIService
 from kubeprov.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufCodec, ProtobufError
 from kubeprov.apiserver.request_info import RequestInfo, parse_request
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
@@ -32,6 +32,7 @@ from kubeprov.apiserver.rest.fieldvalidation import FieldValidation
 from kubeprov.apiserver.rest.hooks import ServiceHooks
 from kubeprov.apiserver.rest.objects import Objects
 from kubeprov.apiserver.rest.subresources import Subresources
+from kubeprov.apiserver.rest.typecheck import TypeChecker
 from kubeprov.apiserver.rest.watch import WatchStream
 from kubeprov.apiserver.security import Security
 from kubeprov.apiserver.storage.allocator import ServiceAllocator
@@ -136,7 +137,7 @@ class ApiServer:
         allocator = ServiceAllocator(self.etcd, self.config.service_cidr, self.config.node_port_range)
         self.objects = Objects(self.store, self.cache, field_manager=self._field_manager(),
                                hooks={("", "services"): ServiceHooks(allocator)},
-                               validation=FieldValidation(self.schemas))
+                               validation=FieldValidation(self.schemas, TypeChecker(BuiltinSchemas())))
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
         self.subresources = Subresources(self.objects, self._token_issuer())
@@ -266,10 +267,10 @@ class ApiServer:
             return await self._subresource(request, call)
         return await self._resource(request, call)
 
-    async def _decode(self, request: web.Request, content_type: str) -> Any:
-        return self._decode_bytes(await self._body(request), content_type)
+    async def _decode(self, request: web.Request, content_type: str, expected_kind: str = "") -> Any:
+        return self._decode_bytes(await self._body(request), content_type, expected_kind)
 
-    def _decode_bytes(self, raw: bytes, content_type: str) -> Any:
+    def _decode_bytes(self, raw: bytes, content_type: str, expected_kind: str = "") -> Any:
         """A request body: JSON, YAML, or the Kubernetes protobuf kubectl's typed clients send."""
         if negotiate.media_type(content_type) == PROTOBUF_CONTENT_TYPE:
             if self.protobuf is None:
@@ -278,7 +279,19 @@ class ApiServer:
                 return self.protobuf.decode(raw)
             except ProtobufError as err:
                 raise StatusError(status.bad_request(f"protobuf: {err}")) from None
-        return negotiate.decode_body(raw, content_type)
+        if len(raw) > negotiate.MAX_BODY:
+            raise StatusError(status.request_entity_too_large(f"limit is {negotiate.MAX_BODY}"))
+        kind = negotiate.media_type(content_type) or negotiate.JSON
+        if kind not in (negotiate.JSON, negotiate.YAML):
+            raise StatusError(status.unsupported_media_type(negotiate.BODY_TYPES))
+        try:
+            return negotiate.parse(raw, kind)
+        except negotiate.BodyError as err:
+            if kind == negotiate.JSON and expected_kind:
+                raise StatusError(status.bad_request(
+                    f"the object provided is unrecognized (must be of type {expected_kind}): "
+                    f"couldn't get version/kind; json parse error: {err}")) from None
+            raise StatusError(status.bad_request(str(err))) from None
 
     async def _body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > negotiate.MAX_BODY:
@@ -331,11 +344,11 @@ class ApiServer:
                 raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
                                                  {}))
             raw = await self._body(request)
-            body = self._decode_bytes(raw, call.content_type)
+            body = self._decode_bytes(raw, call.content_type, rt.kind)
             return self._respond(call, await self.objects.create(call, body, raw=_json_raw(raw, call)), 201)
         if info.verb == "update":
             raw = await self._body(request)
-            body = self._decode_bytes(raw, call.content_type)
+            body = self._decode_bytes(raw, call.content_type, rt.kind)
             return self._respond(call, await self.objects.update(call, body, raw=_json_raw(raw, call)))
         if info.verb == "patch":
             raw = await self._body(request)

@@ -9,15 +9,19 @@ from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver.apply import SchemaStore, strict_problems
 from kubeprov.apiserver.rest.call import Call
+from kubeprov.apiserver.rest.typecheck import TypeChecker
 
 MODES = ("Strict", "Warn", "Ignore")
 
 
 class FieldValidation:
-    def __init__(self, schemas: SchemaStore) -> None:
+    def __init__(self, schemas: SchemaStore, types: TypeChecker) -> None:
         self.schemas = schemas
+        self.types = types
 
     def check(self, call: Call, obj: Any, raw_json: bytes | None = None) -> None:
+        """Wrong JSON types always fail (400); unknown fields as ``fieldValidation`` says."""
+        self.types.check(call.rt, obj)
         mode = call.query.get("fieldValidation") or "Warn"
         if mode not in MODES:
             raise StatusError(status.bad_request(

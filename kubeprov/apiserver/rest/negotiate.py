@@ -26,6 +26,10 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+class BodyError(ValueError):
+    """A body that is not well-formed JSON or YAML; ``detail`` is worded like Go's decoders."""
+
+
 def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] = (JSON, YAML)) -> Any:
     """Parse a request body; every failure is a 4xx Status worded like kube-apiserver's."""
     if len(raw) > MAX_BODY:
@@ -33,21 +37,65 @@ def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] = (JS
     kind = media_type(content_type) or JSON
     if kind not in allowed:
         raise StatusError(status.unsupported_media_type(allowed))
+    try:
+        return parse(raw, kind)
+    except BodyError as exc:
+        raise StatusError(status.bad_request(str(exc))) from None
+
+
+def parse(raw: bytes, kind: str) -> Any:
     if kind in (JSON, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
         try:
             return json.loads(raw or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StatusError(status.bad_request(f"json: {_json_problem(exc)}")) from None
+        except json.JSONDecodeError as exc:
+            raise BodyError(go_json_error(exc)) from None
+        except UnicodeDecodeError:
+            raise BodyError("invalid UTF-8 in JSON body") from None
+        except RecursionError:
+            raise BodyError("exceeded max depth") from None
     try:
         return yaml.safe_load(raw.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise StatusError(status.bad_request(f"error converting YAML to JSON: yaml: {_yaml_problem(exc)}")) from None
+        raise BodyError(f"error converting YAML to JSON: yaml: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise BodyError("error converting YAML to JSON: yaml: exceeded max depth") from None
 
 
-def _json_problem(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg.lower()} at line {exc.lineno} column {exc.colno}"
-    return "body is not valid UTF-8"
+def go_json_error(exc: json.JSONDecodeError) -> str:
+    """Python's JSON error in the words of Go's encoding/json, which clients expect to see."""
+    if exc.pos >= len(exc.doc.rstrip()):
+        return "unexpected end of JSON input"
+    char = exc.doc[exc.pos]
+    shown = "'\\''" if char == "'" else repr(char) if not char.isprintable() else f"'{char}'"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character {shown} looking for beginning of object key string"
+    if exc.msg.startswith("Expecting ':'"):
+        return f"invalid character {shown} after object key"
+    if exc.msg.startswith("Expecting ',' delimiter"):
+        before = exc.doc[: exc.pos].rstrip()
+        where = "array element" if _innermost_open(before) == "[" else "object key:value pair"
+        return f"invalid character {shown} after {where}"
+    if exc.msg.startswith("Extra data"):
+        return f"invalid character {shown} after top-level value"
+    return f"invalid character {shown} looking for beginning of value"
+
+
+def _innermost_open(text: str) -> str:
+    depth: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            if char == '"' and not escaped:
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth.append(char)
+        elif char in "]}" and depth:
+            depth.pop()
+    return depth[-1] if depth else ""
 
 
 def _yaml_problem(exc: Exception) -> str:

@@ -113,8 +113,11 @@ class Objects:
                 f"the API version in the data ({api_version}) does not match the expected API version "
                 f"({rt.api_version})"))
         if kind and kind != rt.kind:
+            version = (api_version or rt.api_version).rpartition("/")[2]
+            internal = rt.group.split(".")[0] or "core"
             raise StatusError(status.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"))
+                f'{kind} in version "{version}" cannot be handled as a {rt.kind}: converting ({version}.{kind}) '
+                f"to ({internal}.{rt.kind}): unknown conversion"))
         if not isinstance(body.get("metadata", {}), dict):
             raise StatusError(status.bad_request("metadata: expected an object"))
         body["apiVersion"], body["kind"] = rt.api_version, rt.kind
