@@ -122,11 +122,10 @@ class Store:
                 raise StatusError(status.not_found(rt.group_resource, name))
             old = self.decode(kv)
             new = await mutate(copy.deepcopy(old))
-            if new is None:
+            # equal as JSON values (key order aside): nothing to write, the resourceVersion stays
+            if new is None or new == old:
                 return old, old
             data = self.codec.encode(key, new)
-            if data == self.codec.encode(key, old):
-                return old, old
             if dry_run:
                 new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
                 return new, old
