@@ -33,6 +33,7 @@ from kubeprov.apiserver.rest.hooks import ServiceHooks
 from kubeprov.apiserver.rest.objects import Objects
 from kubeprov.apiserver.rest.subresources import Subresources
 from kubeprov.apiserver.rest.typecheck import TypeChecker
+from kubeprov.apiserver.rest.versions import to_served
 from kubeprov.apiserver.rest.watch import WatchStream
 from kubeprov.apiserver.security import Security
 from kubeprov.apiserver.storage.allocator import ServiceAllocator
@@ -206,9 +207,7 @@ class ApiServer:
     @staticmethod
     def served(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """A stored object in the version the client addressed."""
-        if obj.get("apiVersion") != rt.api_version:
-            obj = {**obj, "apiVersion": rt.api_version}
-        return obj
+        return to_served(rt, obj)
 
     def render(self, call: Call, obj: dict[str, Any]) -> dict[str, Any]:
         """A stored object as the client asked: its version; a Table row for kubectl."""

@@ -24,6 +24,7 @@ from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
 from kubeprov.apiserver.rest.hooks import ResourceHooks
 from kubeprov.apiserver.rest.selectors import build_predicate
+from kubeprov.apiserver.rest.versions import to_served, to_storage
 from kubeprov.apiserver.storage.store import Store, UpdateFn
 from kubeprov.apiserver.storage.watchcache import WatchCache
 from kubeprov.apiserver.strategy import set_requester, strategy_for
@@ -66,7 +67,8 @@ class Objects:
         hooks = self.hooks_for(call.rt)
         token = None if call.dry_run else await hooks.before_create(obj)
         try:
-            return await self.store.create(call.rt, obj, dry_run=call.dry_run)
+            stored = await self.store.create(call.rt, to_storage(call.rt, obj), dry_run=call.dry_run)
+            return to_served(call.rt, stored)
         except BaseException:
             await hooks.undo_create(token)
             raise
@@ -75,11 +77,14 @@ class Objects:
         hooks = self.hooks_for(call.rt)
         tokens: list[Any] = []
 
-        async def with_hooks(old: Obj) -> Obj | None:
+        async def with_hooks(stored: Obj) -> Obj | None:
+            old = to_served(call.rt, stored)
             new = await mutate(old)
-            if new is not None and not call.dry_run:
+            if new is None:
+                return None
+            if not call.dry_run:
                 tokens.append(await hooks.before_update(new, old))
-            return new
+            return to_storage(call.rt, new)
 
         try:
             new, old = await self.store.update(call.rt, call.namespace, call.info.name, with_hooks,
@@ -92,7 +97,7 @@ class Objects:
             await hooks.undo_update(token)
         if new is not old and not call.dry_run:
             await hooks.after_update(new, old)
-        return new, old
+        return to_served(call.rt, new), to_served(call.rt, old)
 
     async def _store_delete(self, call: Call, obj: Obj) -> Obj:
         gone = await self.store.delete(call.rt, obj, dry_run=call.dry_run)
@@ -164,7 +169,7 @@ class Objects:
     # ---- read ------------------------------------------------------------------------------
 
     async def get(self, call: Call) -> Obj:
-        return await self.store.get(call.rt, call.namespace, call.info.name)
+        return to_served(call.rt, await self.store.get(call.rt, call.namespace, call.info.name))
 
     async def list(self, call: Call) -> tuple[list[Obj], Obj]:
         """Items and list metadata. ``resourceVersion=0`` reads the watch cache; otherwise etcd."""
