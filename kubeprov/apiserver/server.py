@@ -8,6 +8,8 @@ import json
 import logging
 import ssl
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver import discovery
 from kubeprov.apiserver.apply import FieldManager, SchemaStore
+from kubeprov.apiserver.audit import AuditLog
 from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
@@ -38,12 +41,15 @@ from kubeprov.apiserver.rest.watch import WatchStream
 from kubeprov.apiserver.security import Security
 from kubeprov.apiserver.storage.allocator import ServiceAllocator
 from kubeprov.apiserver.storage.codec import Codec
+from kubeprov.apiserver.storage.encryption import load_encryption_config
 from kubeprov.apiserver.storage.store import Store
 from kubeprov.apiserver.storage.watchcache import WatchCache
 from kubeprov.etcd import EtcdClient, EtcdError, EtcdTLS
 
 log = logging.getLogger("kubeprov.apiserver")
 KUBE_MINOR = "32"
+AUDIT_START = web.RequestKey("audit_start", tuple)
+AUDIT_USER = web.RequestKey("audit_user", object)
 
 
 def version_info() -> dict[str, str]:
@@ -94,6 +100,7 @@ class ApiServer:
         self.objects: Objects | None = None
         self.watches: WatchStream | None = None
         self.security: Security
+        self.audit: AuditLog | None = None
         self.openapi = OpenAPIService(self.registry)
         self.schemas = SchemaStore()
         self.protobuf = ProtobufCodec.load()
@@ -130,6 +137,7 @@ class ApiServer:
             raise
 
     async def _start(self) -> None:
+        self.audit = AuditLog(Path(self.config.audit_log_path) if self.config.audit_log_path else None)
         self.etcd = self._etcd_client()
         codec = Codec(self._transformer())
         self.store = Store(self.etcd, codec)
@@ -157,6 +165,8 @@ class ApiServer:
         log.info("serving on %s:%s", self.config.bind_address, self.port)
 
     async def stop(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
         if self.cache is not None:
             await self.cache.stop()
         if self._runner is not None:
@@ -174,7 +184,12 @@ class ApiServer:
     # ---- optional parts (wired as they exist) ----------------------------------------------
 
     def _transformer(self) -> Any:
-        return None
+        if not self.config.encryption_provider_config:
+            return None
+        transformer = load_encryption_config(Path(self.config.encryption_provider_config))
+        for line in transformer.describe():
+            log.info("encryption at rest: %s", line)
+        return transformer
 
     def _field_manager(self) -> FieldManager:
         return FieldManager(self.schemas)
@@ -229,6 +244,11 @@ class ApiServer:
         started = time.monotonic()
         info = parse_request(request.method, request.path, request.query)
         code = 500
+        stage = "ResponseComplete"
+        audit = self.audit is not None and self.audit.enabled
+        if audit:
+            request[AUDIT_START] = (datetime.now(UTC), request.headers.get("Audit-ID") or str(uuid.uuid4()))
+            self._audit(request, info, "RequestReceived", None)
         try:
             response = await self._serve(request, info)
             code = response.status
@@ -244,13 +264,33 @@ class ApiServer:
             return _status_response(status.service_unavailable(f"etcd: {err}"))
         except Exception as err:  # a bug must not take the server down or leak a traceback
             log.exception("internal error on %s %s", request.method, request.path)
+            stage = "Panic"
             return _status_response(status.internal_error(f"{type(err).__name__}: {err}"))
         finally:
             verb = "WATCH" if info.verb == "watch" else request.method
             self.metrics.observe(verb, info.group, info.resource or "", code, time.monotonic() - started)
+            if audit:
+                self._audit(request, info, stage, code)
+
+    def _audit(self, request: web.Request, info: RequestInfo, stage: str, code: int | None) -> None:
+        assert self.audit is not None
+        received, audit_id = request[AUDIT_START]
+        user = request.get(AUDIT_USER)
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        object_ref = None
+        if info.resource_request:
+            object_ref = {"resource": info.resource, "namespace": info.namespace, "name": info.name,
+                          "apiGroup": info.group, "apiVersion": info.version, "subresource": info.subresource}
+        self.audit.event(stage=stage, request_id=audit_id, verb=info.verb, request_uri=str(request.rel_url),
+                         user=user.to_api() if user is not None else {},
+                         source_ips=[*forwarded, request.remote or ""],
+                         user_agent=request.headers.get("User-Agent", ""),
+                         object_ref=object_ref, response_code=code, request_received=received,
+                         stage_time=datetime.now(UTC))
 
     async def _serve(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         user = await self._authenticate(request)
+        request[AUDIT_USER] = user
         self.security.authorize(user, info, request.query)
         if not info.resource_request:
             return await self._non_resource(request, info)

@@ -8,6 +8,7 @@ themselves with namespaces of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import threading
@@ -111,3 +112,22 @@ def start_apiserver(root: Path) -> Iterator[ApiServerForTest]:
 
 def kubeconfig_server(path: Path) -> str:
     return yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
+
+
+@contextlib.contextmanager
+def extra_server(config: ApiServerConfig) -> Iterator[ApiServer]:
+    """Another API server (e.g. on the session's etcd with other settings), stopped on exit."""
+    server = ApiServer(config)
+    loop = asyncio.new_event_loop()
+    started, failure = threading.Event(), []
+    thread = threading.Thread(target=_server_thread, args=(server, loop, started, failure), daemon=True)
+    thread.start()
+    started.wait(60)
+    if failure:
+        raise RuntimeError(f"the API server did not start: {failure[0]!r}") from failure[0]
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -6,6 +6,10 @@ import json
 from typing import Any, Protocol
 
 
+class StorageDecodeError(ValueError):
+    """Stored bytes that cannot be turned back into an object."""
+
+
 class Transformer(Protocol):
     """Turns stored bytes into plain bytes and back (identity, or encryption at rest)."""
 
@@ -36,6 +40,12 @@ class Codec:
         return self.transformer.to_storage(key, raw)
 
     def decode(self, key: str, data: bytes, revision: int) -> dict[str, Any]:
-        obj = json.loads(self.transformer.from_storage(key, data))
+        plain = self.transformer.from_storage(key, data)
+        try:
+            obj = json.loads(plain)
+        except (ValueError, UnicodeDecodeError):
+            raise StorageDecodeError(
+                f"the object at {key} is not readable JSON: it may be encrypted with a key this server does "
+                "not have (check the encryption provider config)") from None
         obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
         return obj

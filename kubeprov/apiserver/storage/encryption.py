@@ -305,7 +305,7 @@ class _Parser:
 
     def parse(self, raw: Any) -> EncryptionTransformer:
         if not isinstance(raw, dict):
-            raise self.fail("", f"expected a {KIND} mapping")
+            raise self.fail("", f"expected an {KIND} mapping")
         if raw.get("kind") != KIND:
             raise self.fail("kind", f"must be {KIND}, got {raw.get('kind')!r}")
         if raw.get("apiVersion") != API_VERSION:

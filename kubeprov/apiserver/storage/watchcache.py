@@ -135,6 +135,7 @@ class WatchCache:
         self._advanced = asyncio.Condition()
         self.ready = asyncio.Event()
         self.healthy = False
+        self.undecodable = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -167,7 +168,9 @@ class WatchCache:
                 if where is None:
                     continue
                 cache = caches.setdefault((where.group, where.resource), ResourceCache(revision, self.capacity))
-                cache.objects[text] = self.codec.decode(text, kv.value, kv.mod_revision)
+                obj = self._decode(text, kv.value, kv.mod_revision)
+                if obj is not None:
+                    cache.objects[text] = obj
             if not res.more or not res.kvs:
                 break
             key = res.kvs[-1].key + b"\x00"
@@ -223,14 +226,28 @@ class WatchCache:
         prev = cache.objects.get(text)
         if event.type == "DELETE":
             if prev is None and event.prev_kv is not None:
-                prev = self.codec.decode(text, event.prev_kv.value, event.prev_kv.mod_revision)
+                prev = self._decode(text, event.prev_kv.value, event.prev_kv.mod_revision)
             if prev is None:
                 return
             gone = {**prev, "metadata": {**prev.get("metadata", {}), "resourceVersion": str(revision)}}
             cache.record(CacheEvent(DELETED, text, gone, prev, revision))
             return
-        obj = self.codec.decode(text, event.kv.value, revision)
+        obj = self._decode(text, event.kv.value, revision)
+        if obj is None:
+            if prev is not None:  # it can no longer be read: clients must not keep the old version
+                cache.record(CacheEvent(DELETED, text, prev, prev, revision))
+            return
         cache.record(CacheEvent(MODIFIED if prev is not None else ADDED, text, obj, prev, revision))
+
+    def _decode(self, key: str, value: bytes, revision: int) -> Obj | None:
+        """One unreadable object (e.g. encrypted with a key this server lacks) must not stop the cache:
+        it is left out and counted, and reading it directly fails with a clear error instead."""
+        try:
+            return self.codec.decode(key, value, revision)
+        except Exception as exc:
+            self.undecodable += 1
+            log.error("cannot decode %s at revision %d: %s", key, revision, exc)
+            return None
 
     async def _advance(self, revision: int) -> None:
         if revision > self.revision:
