@@ -43,6 +43,10 @@ class ApiServerConfig:
     kubelet_client_cert_file: str = ""
     kubelet_client_key_file: str = ""
     log_level: str = "info"
+    # events kept per resource for watches that resume from a resourceVersion
+    watch_cache_size: int = 10_000
+    # etcd history older than this is compacted (0 = never), as kube-apiserver does every 5 minutes
+    compaction_interval_seconds: float = 300.0
 
     @classmethod
     def load(cls, path: Path) -> ApiServerConfig:

@@ -41,6 +41,7 @@ from kubeprov.apiserver.rest.watch import WatchStream
 from kubeprov.apiserver.security import Security
 from kubeprov.apiserver.storage.allocator import ServiceAllocator
 from kubeprov.apiserver.storage.codec import Codec
+from kubeprov.apiserver.storage.compactor import Compactor
 from kubeprov.apiserver.storage.encryption import load_encryption_config
 from kubeprov.apiserver.storage.store import Store
 from kubeprov.apiserver.storage.watchcache import WatchCache
@@ -101,6 +102,7 @@ class ApiServer:
         self.watches: WatchStream | None = None
         self.security: Security
         self.audit: AuditLog | None = None
+        self.compactor: Compactor | None = None
         self.openapi = OpenAPIService(self.registry)
         self.schemas = SchemaStore()
         self.protobuf = ProtobufCodec.load()
@@ -141,7 +143,7 @@ class ApiServer:
         self.etcd = self._etcd_client()
         codec = Codec(self._transformer())
         self.store = Store(self.etcd, codec)
-        self.cache = WatchCache(self.etcd, codec)
+        self.cache = WatchCache(self.etcd, codec, capacity=self.config.watch_cache_size)
         await self.cache.start()
         allocator = ServiceAllocator(self.etcd, self.config.service_cidr, self.config.node_port_range)
         self.objects = Objects(self.store, self.cache, field_manager=self._field_manager(),
@@ -149,6 +151,8 @@ class ApiServer:
                                validation=FieldValidation(self.schemas, TypeChecker(BuiltinSchemas())))
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
+        self.compactor = Compactor(self.etcd, self.config.compaction_interval_seconds)
+        self.compactor.start()
         self.subresources = Subresources(self.objects, self._token_issuer())
         await self._bootstrap()
         app = web.Application(client_max_size=negotiate.MAX_BODY + 1024)
@@ -165,6 +169,8 @@ class ApiServer:
         log.info("serving on %s:%s", self.config.bind_address, self.port)
 
     async def stop(self) -> None:
+        if self.compactor is not None:
+            await self.compactor.stop()
         if self.audit is not None:
             self.audit.close()
         if self.cache is not None:

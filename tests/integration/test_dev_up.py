@@ -1,0 +1,45 @@
+"""`kubeprov dev up|down`: a control plane in the background that the real kubectl can use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubeprov.etcd.local import free_port
+from kubeprov.lifecycle.devprocs import ProcessTable, is_ours
+
+pytestmark = pytest.mark.integration
+KUBEPROV = Path(sys.executable).parent / "kubeprov"
+
+
+def test_dev_up_serves_kubectl_and_dev_down_stops_exactly_its_processes(tmp_path: Path) -> None:
+    folder = tmp_path / "dev"
+    up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(folder), "--port", str(free_port())],
+                        capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    records = ProcessTable(folder / "processes.json").load()
+    try:
+        assert {r.name for r in records} == {"etcd", "apiserver"}
+        env = {**os.environ, "HOME": str(tmp_path)}
+        got = subprocess.run(["kubectl", "--kubeconfig", str(folder / "admin.kubeconfig"), "get", "namespaces",
+                              "-o", "name"], capture_output=True, text=True, timeout=60, env=env)
+        assert got.returncode == 0, got.stderr
+        assert "namespace/kube-system" in got.stdout.split()
+    finally:
+        down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, text=True,
+                              timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert "apiserver" in down.stdout and "etcd" in down.stdout
+    assert not any(is_ours(r) for r in records)
+    assert not (folder / "processes.json").exists()
+
+
+def test_dev_down_on_an_empty_folder_stops_nothing(tmp_path: Path) -> None:
+    down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=30)
+    assert down.returncode == 0
+    assert "nothing was running" in down.stdout
