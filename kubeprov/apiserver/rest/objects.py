@@ -274,7 +274,7 @@ class Objects:
         strategy = strategy_for(rt)
 
         async def mutate(old: Obj) -> Obj:
-            patched = _apply_patch(rt, kind, old, patch)
+            patched = apply_patch(rt.kind, rt.group, kind, old, patch)
             if not isinstance(patched, dict):
                 raise StatusError(status.bad_request("the patch did not produce an object"))
             self._check_fields(call, patched, None)
@@ -478,13 +478,13 @@ def _graceful_pod(rt: ResourceType, obj: Obj, grace: int | None) -> int | None:
     return None if seconds == 0 else int(seconds)
 
 
-def _apply_patch(rt: ResourceType, kind: str, old: Obj, patch: Any) -> Any:
+def apply_patch(kind: str, group: str, media: str, old: Obj, patch: Any) -> Any:
+    """JSON patch, merge patch or strategic merge patch (``kind``/``group`` pick the merge keys)."""
     try:
-        if kind == negotiate.JSON_PATCH:
+        if media == negotiate.JSON_PATCH:
             return apply_json_patch(old, patch)
-        if kind == negotiate.MERGE_PATCH:
+        if media == negotiate.MERGE_PATCH:
             return apply_merge_patch(old, patch)
-        return strategic_merge(old, patch, rt.kind, rt.group)
+        return strategic_merge(old, patch, kind, group)
     except (JSONPatchError, StrategicMergePatchError) as err:
         raise StatusError(err.to_status()) from None
-

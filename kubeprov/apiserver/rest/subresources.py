@@ -9,8 +9,9 @@ from typing import Any
 from kubeprov.api import labels, status
 from kubeprov.api.fielderrors import invalid, required
 from kubeprov.api.status import StatusError
+from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
-from kubeprov.apiserver.rest.objects import Objects
+from kubeprov.apiserver.rest.objects import Objects, apply_patch
 from kubeprov.apiserver.strategy import strategy_for
 
 Obj = dict[str, Any]
@@ -47,17 +48,12 @@ class Subresources:
         return strategy.to_scale(new)
 
     async def patch_scale(self, call: Call, raw: bytes, content_type: str) -> Obj:
-        from kubeprov.apiserver.rest import negotiate
-        from kubeprov.apiserver.rest.objects import _apply_patch
-
         current = await self.get_scale(call)
         kind = negotiate.media_type(content_type)
         if kind not in negotiate.PATCH_TYPES[:3]:
             raise StatusError(status.unsupported_media_type(negotiate.PATCH_TYPES[:3]))
         patch = negotiate.decode_body(raw, kind, allowed=negotiate.PATCH_TYPES)
-        scale_rt = call.rt.__class__(group="autoscaling", version="v1", resource="scale", kind="Scale",
-                                     namespaced=call.rt.namespaced)
-        return await self.update_scale(call, _apply_patch(scale_rt, kind, current, patch))
+        return await self.update_scale(call, apply_patch("Scale", "autoscaling", kind, current, patch))
 
     # ---- pods/binding ----------------------------------------------------------------------
 
