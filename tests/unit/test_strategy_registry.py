@@ -389,13 +389,20 @@ def test_every_stored_builtin_resource_has_its_own_strategy() -> None:
     assert set(VALID) == set(STRATEGIES) == set(INVALID)
 
 
-def test_unknown_and_custom_resources_get_the_metadata_only_strategy() -> None:
-    custom = ResourceType("example.com", "v1", "widgets", "Widget", True, custom=True)
-    strategy = strategy_for(custom)
+def test_unknown_builtin_resources_get_the_metadata_only_strategy() -> None:
+    unknown = ResourceType("example.com", "v1", "widgets", "Widget", True)
+    strategy = strategy_for(unknown)
     assert type(strategy) is Strategy
     assert messages(strategy.validate({"metadata": {"namespace": "default"}})) == [
         "metadata.name: Required value: name or generateName is required"
     ]
+
+
+def test_custom_resources_get_the_schema_validating_strategy() -> None:
+    from kubeprov.apiserver.crd.strategy import CustomResourceStrategy
+
+    custom = ResourceType("example.com", "v1", "widgets", "Widget", True, custom=True)
+    assert type(strategy_for(custom)) is CustomResourceStrategy
 
 
 @pytest.mark.parametrize("key", KEYS, ids=lambda k: k[1] if not k[0] else f"{k[1]}.{k[0]}")

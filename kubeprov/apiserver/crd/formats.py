@@ -22,6 +22,7 @@ from kubeprov.api.quantity import QuantityError, parse_quantity
 INTEGER_FORMATS = frozenset({"int32", "int64"})
 NUMBER_FORMATS = frozenset({"float", "double"})
 
+_BYTE = r"0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5]"
 _UUID = r"[0-9a-f]{8}-?[0-9a-f]{4}-?%s[0-9a-f]{3}-?%s[0-9a-f]{3}-?[0-9a-f]{12}"
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "bsonobjectid": re.compile(r"^[0-9a-fA-F]{24}$"),
@@ -33,10 +34,9 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "isbn13": re.compile(r"^(?:[0-9]{13})$"),
     "ssn": re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$"),
     "hexcolor": re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"),
-    "rgbcolor": re.compile(r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,"
-                           r"\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*\)$"),
-    "creditcard": re.compile(r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}|"
-                             r"3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35\d{3})\d{11})$"),
+    "rgbcolor": re.compile(rf"^rgb\(\s*({_BYTE})\s*,\s*({_BYTE})\s*,\s*({_BYTE})\s*\)$"),
+    "creditcard": re.compile(r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|"
+                             r"3[47][0-9]{13}|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35\d{3})\d{11})$"),
     "hostname": re.compile(r"^(?:[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}|"
                            r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63})$"),
     "mac": re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$|^([0-9A-Fa-f]{2}[:-]){7}[0-9A-Fa-f]{2}$|"

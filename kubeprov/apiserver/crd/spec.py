@@ -34,14 +34,16 @@ def group(crd: Obj) -> str:
 
 
 def names(crd: Obj) -> Obj:
-    """``spec.names`` with Kubernetes' defaults: singular is the lower-cased kind, listKind ``<Kind>List``."""
+    """``spec.names`` with Kubernetes' defaults (singular: the lower-cased kind, listKind: ``<Kind>List``),
+    fields in the order Kubernetes writes them."""
     given = _map(spec(crd).get("names"))
     kind = _str(given.get("kind"))
-    out: Obj = {"plural": _str(given.get("plural")), "singular": _str(given.get("singular")) or kind.lower(),
-                "kind": kind, "listKind": _str(given.get("listKind")) or (f"{kind}List" if kind else "")}
+    out: Obj = {"plural": _str(given.get("plural")), "singular": _str(given.get("singular")) or kind.lower()}
     short = [s for s in given.get("shortNames") or () if isinstance(s, str)]
     if short:
         out["shortNames"] = short
+    out["kind"] = kind
+    out["listKind"] = _str(given.get("listKind")) or (f"{kind}List" if kind else "")
     categories = [c for c in given.get("categories") or () if isinstance(c, str)]
     if categories:
         out["categories"] = categories

@@ -39,6 +39,10 @@ def _go_value(value: Any) -> str:
     return "<nil>" if value is None else str(value)
 
 
+def rt_kind(rt: ResourceType | None) -> str:
+    return rt.kind if rt is not None else "this resource"
+
+
 def _fields(json_path: str) -> list[str]:
     return [part for part in json_path.lstrip(".").split(".") if part]
 
@@ -82,7 +86,6 @@ class CustomResourceStrategy(Strategy):
         super().__init__(rt)
         crd = rt.extra.get("crd")
         self.crd: Obj = crd if isinstance(crd, dict) else {}
-        self.kind = rt.kind
         self.version = spec.version(self.crd, rt.version)
         self.schema = spec.schema(self.version)
         self.status_enabled = spec.has_status(self.version)
@@ -222,7 +225,7 @@ class CustomResourceStrategy(Strategy):
     def to_scale(self, obj: dict) -> dict:
         """``autoscaling/v1`` Scale of a custom resource, read through the CRD's paths."""
         if self.scale is None:
-            raise NotImplementedError(f"{self.kind} has no scale subresource")
+            raise NotImplementedError(f"{rt_kind(self.rt)} has no scale subresource")
         meta = obj.get("metadata") or {}
         replicas, _, _ = nested(obj, str(self.scale.get("specReplicasPath") or ""), int)
         status_replicas, _, _ = nested(obj, str(self.scale.get("statusReplicasPath") or ""), int)
@@ -242,7 +245,7 @@ class CustomResourceStrategy(Strategy):
     def apply_scale(self, obj: dict, scale: dict) -> list[FieldError]:
         """Write ``scale.spec.replicas`` to the CRD's specReplicasPath."""
         if self.scale is None:
-            raise NotImplementedError(f"{self.kind} has no scale subresource")
+            raise NotImplementedError(f"{rt_kind(self.rt)} has no scale subresource")
         replicas = ((scale.get("spec") or {}) if isinstance(scale, dict) else {}).get("replicas")
         replicas = 0 if replicas is None else replicas
         if not isinstance(replicas, int) or isinstance(replicas, bool):

@@ -289,7 +289,8 @@ class SchemaValidator:
                     best = outcome
             if passed != 1:
                 extra = "Found none valid" if passed == 0 else f"Found {passed} valid alternatives"
-                main.errors.append(_composite(f"{go_quote(path)} must validate one and only one schema (oneOf). {extra}"))
+                message = f"{go_quote(path)} must validate one and only one schema (oneOf). {extra}"
+                main.errors.append(_composite(message))
                 if best is not None:
                     main.merge(best)
             elif first_success is not None:

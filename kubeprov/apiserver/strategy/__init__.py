@@ -80,8 +80,12 @@ STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
 
 
 def strategy_for(rt: ResourceType) -> Strategy:
-    """The Strategy of ``rt``; custom and unknown resources get the metadata-only one."""
-    cls = None if rt.custom else STRATEGIES.get((rt.group, rt.resource))
+    """The Strategy of ``rt``; custom resources get their CRD's, unknown ones the metadata-only one."""
+    if rt.custom:
+        from kubeprov.apiserver.crd.strategy import CustomResourceStrategy  # lazy: crd imports this package
+
+        return CustomResourceStrategy(rt)
+    cls = STRATEGIES.get((rt.group, rt.resource))
     return (cls or Strategy)(rt)
 
 
