@@ -19,11 +19,13 @@ from kubeprov import __version__
 from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver import discovery
+from kubeprov.apiserver.admission import Admission
 from kubeprov.apiserver.apply import FieldManager, SchemaStore
 from kubeprov.apiserver.audit import AuditLog
 from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
+from kubeprov.apiserver.crd import CrdController
 from kubeprov.apiserver.metrics import Metrics
 from kubeprov.apiserver.openapi import BuiltinSchemas, OpenAPIService
 from kubeprov.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufCodec, ProtobufError
@@ -148,9 +150,13 @@ class ApiServer:
         allocator = ServiceAllocator(self.etcd, self.config.service_cidr, self.config.node_port_range)
         self.objects = Objects(self.store, self.cache, field_manager=self._field_manager(),
                                hooks={("", "services"): ServiceHooks(allocator)},
-                               validation=FieldValidation(self.schemas, TypeChecker(BuiltinSchemas())))
+                               validation=FieldValidation(self.schemas, TypeChecker(BuiltinSchemas())),
+                               admission=Admission(self.config.admission_plugins, cache=self.cache, store=self.store,
+                                                   registry=self.registry))
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
+        self.crds = CrdController(registry=self.registry, cache=self.cache, store=self.store, schemas=self.schemas)
+        await self.crds.start()
         self.compactor = Compactor(self.etcd, self.config.compaction_interval_seconds)
         self.compactor.start()
         self.subresources = Subresources(self.objects, self._token_issuer())
@@ -169,6 +175,9 @@ class ApiServer:
         log.info("serving on %s:%s", self.config.bind_address, self.port)
 
     async def stop(self) -> None:
+        crds = getattr(self, "crds", None)
+        if crds is not None:
+            await crds.stop()
         if self.compactor is not None:
             await self.compactor.stop()
         if self.audit is not None:

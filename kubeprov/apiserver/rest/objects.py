@@ -142,23 +142,6 @@ class Objects:
             meta["name"] = name
         return body
 
-    async def ensure_namespace(self, call: Call) -> None:
-        """NamespaceLifecycle: no new content in a missing or terminating namespace."""
-        if not call.rt.namespaced:
-            return
-        ns = call.info.namespace
-        key = f"/registry/core/namespaces/{ns}"
-        obj = self.cache.resource("", "namespaces").objects.get(key)
-        if obj is None:
-            kv = await self.store.client.get(key)
-            obj = self.store.decode(kv) if kv is not None else None
-        if obj is None:
-            raise StatusError(status.not_found("namespaces", ns))
-        if (obj.get("status") or {}).get("phase") == "Terminating" or obj["metadata"].get("deletionTimestamp"):
-            raise StatusError(status.forbidden_with_message(
-                call.rt.group_resource, call.info.name or "",
-                f"unable to create new content in namespace {ns} because it is being terminated"))
-
     def _managed(self, call: Call, live: Obj | None, new: Obj, subresource: str = "") -> Obj:
         if self.fields is None:
             return new
@@ -211,7 +194,6 @@ class Objects:
         obj = self.check_body(call, body)
         meta = obj["metadata"]
         strategy = strategy_for(rt)
-        await self.ensure_namespace(call)
         for key in SERVER_META:
             meta.pop(key, None)
         meta.pop("resourceVersion", None)
@@ -319,7 +301,6 @@ class Objects:
     async def _create_applied(self, call: Call, obj: Obj) -> Obj:
         rt = call.rt
         strategy = strategy_for(rt)
-        await self.ensure_namespace(call)
         meta = obj["metadata"]
         for key in SERVER_META:
             meta.pop(key, None)
@@ -395,6 +376,8 @@ class Objects:
 
         async def mutate(old: Obj) -> Obj:
             meta = old["metadata"]
+            if self.admission is not None:
+                await self.admission.validate_delete(call, old)
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 raise StatusError(status.conflict(rt.group_resource, call.info.name,
                                                   f"Precondition failed: UID in precondition: {pre['uid']}, "
