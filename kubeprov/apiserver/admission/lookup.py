@@ -6,6 +6,7 @@ Objects returned may be the cache's own: plugins must not change them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kubeprov.apiserver.resources.types import ResourceType
@@ -23,11 +24,17 @@ def prefix_key(group: str, resource: str, namespace: str) -> str:
     return f"{base}{namespace}/" if namespace else base
 
 
+# how long a live list that found nothing is trusted, as Kubernetes' admission live-lookup caches do
+LIVE_LOOKUP_TTL = 30.0
+
+
 class Lookup:
-    def __init__(self, cache: Any, store: Any, registry: Any) -> None:
+    def __init__(self, cache: Any, store: Any, registry: Any, clock: Any = time.monotonic) -> None:
         self.cache = cache
         self.store = store
         self.registry = registry
+        self.clock = clock
+        self._live_lists: dict[tuple[str, str, str], tuple[float, list[Obj]]] = {}
 
     def resource_type(self, group: str, resource: str) -> ResourceType | None:
         """The served type of ``resource`` in ``group`` (its storage version when it has several)."""
@@ -57,13 +64,24 @@ class Lookup:
     async def list(self, group: str, resource: str, namespace: str) -> list[Obj]:
         """Objects of a resource in a namespace ("" = all, or cluster-scoped), sorted by key.
 
-        An empty cache answer is checked against etcd: the cache may not have seen an object
-        created just before this request."""
+        An empty cache answer is checked against etcd (the cache may not have seen an object
+        created just before this request); that live answer is reused for 30 seconds, like
+        Kubernetes' live-lookup cache, so a namespace without LimitRanges or quotas does not cost an
+        etcd list on every create."""
         items = self.cached_list(group, resource, namespace)
         if items:
             return items
+        key = (group, resource, namespace)
+        now = self.clock()
+        remembered = self._live_lists.get(key)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
         rt = self.resource_type(group, resource)
         if rt is None:
             return []
         page = await self.store.list(rt, namespace if rt.namespaced else "")
-        return list(page.items)
+        found = list(page.items)
+        if len(self._live_lists) > 10_000:  # bounded: namespaces come and go
+            self._live_lists = {k: v for k, v in self._live_lists.items() if v[0] > now}
+        self._live_lists[key] = (now + LIVE_LOOKUP_TTL, found)
+        return found

@@ -7,6 +7,7 @@ that a misconfigured TLS context cannot let a certificate through that Kubernete
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
@@ -60,10 +61,31 @@ def _attributes(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
 class X509Authenticator:
     """Maps a verified client certificate to a user; without a client CA it authenticates no one."""
 
+    # parsed certificates kept per authenticator (clients reuse one certificate for every request)
+    CACHE_SIZE = 4096
+
     def __init__(self, client_ca_file: Path | None) -> None:
         self._cas: list[x509.Certificate] = []
         if client_ca_file is not None:
             self._cas = x509.load_pem_x509_certificates(Path(client_ca_file).read_bytes())
+        self._verified: OrderedDict[bytes, tuple[x509.Certificate, bool]] = OrderedDict()
+
+    def _parse(self, der: bytes) -> tuple[x509.Certificate, bool]:
+        """The certificate and whether a client CA issued it: parsing and signature checks are the
+        expensive part, and their answer never changes for the same bytes."""
+        hit = self._verified.get(der)
+        if hit is not None:
+            self._verified.move_to_end(der)
+            return hit
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise AuthenticationError("verifying certificate failed: x509: malformed certificate") from exc
+        entry = (cert, self._issued_by_client_ca(cert))
+        self._verified[der] = entry
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return entry
 
     def _issued_by_client_ca(self, cert: x509.Certificate) -> bool:
         for ca in self._cas:
@@ -78,12 +100,9 @@ class X509Authenticator:
         """The certificate's user, None when it names nobody, or :class:`AuthenticationError`."""
         if not self._cas:
             return None
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError as exc:
-            raise AuthenticationError("verifying certificate failed: x509: malformed certificate") from exc
+        cert, issued = self._parse(der)
         problem = ""
-        if not self._issued_by_client_ca(cert):
+        if not issued:
             problem = "x509: certificate signed by unknown authority"
         elif now < cert.not_valid_before_utc:
             problem = (
