@@ -1,0 +1,1 @@
+"""Scheduling plugins, one module each, in the default profile's order."""
