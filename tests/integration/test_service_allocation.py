@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,14 +43,19 @@ def test_concurrent_creates_get_distinct_cluster_ips_and_node_ports(apiserver: A
 def test_a_taken_node_port_is_refused_and_freed_by_delete(apiserver: ApiServerForTest) -> None:
     ns = apiserver.namespace("alloc")
     client = RawClient(apiserver.kubeconfig)
-    first = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("a", 31999))
+    # other tests share the cluster and may hold any one port: claim the first free one from a random start
+    start = random.randrange(30000, 32700)
+    for port in range(start, start + 60):
+        first = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("a", port))
+        if first.status == 201:
+            break
     assert first.status == 201, first.body
-    clash = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("b", 31999))
+    clash = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("b", port))
     doc = json.loads(clash.body)
     assert (clash.status, doc["reason"]) == (422, "Invalid")
-    assert "spec.ports[0].nodePort: Invalid value: 31999: provided port is already allocated" in doc["message"]
+    assert f"spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated" in doc["message"]
     assert client.request("DELETE", f"/api/v1/namespaces/{ns}/services/a").status == 200
-    again = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("b", 31999))
+    again = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("b", port))
     assert again.status == 201, again.body
 
 

@@ -70,7 +70,10 @@ class WatchStream:
         key_prefix = rt.etcd_prefix(call.namespace or None)
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:  # the client left before the stream began
+            return response
         try:
             watcher, initial = self.cache.watch(rt.group, rt.resource, key_prefix, predicate,
                                                 from_revision=from_revision)
