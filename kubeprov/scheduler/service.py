@@ -1,0 +1,564 @@
+"""The scheduler component: informers, the scheduling queue, one scheduling loop, parallel binds.
+
+``Scheduler(config)`` watches pods, nodes, namespaces and the objects that select pods (services,
+replication controllers, replica sets, stateful sets: the default topology spreading looks at them).
+Pending pods that name this scheduler (``spec.schedulerName``), have no node, are not being deleted,
+have not finished and carry no scheduling gates wait in the :class:`SchedulingQueue`.
+
+Only the leader of the Lease ``lease_namespace/lease_name`` schedules (when ``leader_elect``); a standby
+keeps its informers and queue warm and takes over when the lease expires or is released. The leader
+pops one pod at a time, builds the node snapshot from the informer caches plus the pods it has *assumed*
+(bound, but not yet seen bound by the informer, so two pods never take one free slot), runs
+:func:`kubeprov.scheduler.schedule` and binds through ``pods/<name>/binding`` in the background (at most
+``parallel_binds`` at once) while the next pod is scheduled.
+
+A pod that does not fit gets a ``FailedScheduling`` Warning event, its ``PodScheduled`` condition set to
+False/Unschedulable with the same message, and waits in the queue until the cluster changes (a node added
+or changed, a pod deleted), with a backoff of 1 s doubling up to 10 s. A bound pod gets a ``Scheduled``
+event. ``/healthz``, ``/readyz`` and ``/metrics`` are served on ``health_bind_address:health_port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kubeprov.api.cache import key_of
+from kubeprov.api.client import ApiClient
+from kubeprov.api.events import EventRecorder
+from kubeprov.api.informer import Informer, SharedInformerFactory
+from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
+from kubeprov.api.status import StatusError
+from kubeprov.scheduler import NodeInfo, default_selector, schedule
+from kubeprov.scheduler.config import SchedulerConfig
+from kubeprov.scheduler.queue import QueuedPodInfo, SchedulingQueue
+
+__all__ = ["Scheduler", "SchedulerMetrics"]
+
+log = logging.getLogger("kubeprov.scheduler")
+
+Obj = dict[str, Any]
+NODE_NAME_INDEX = "spec.nodeName"
+LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+                   8.192, 16.384, 32.768, 65.536)
+RESULTS = ("scheduled", "unschedulable", "error")
+# pods rejected only by these wait for pods to be bound (or relabelled), not only for node changes
+POD_AFFINITY_PLUGINS = frozenset({"InterPodAffinity", "PodTopologySpread"})
+
+
+def _node_name_index(pod: Obj) -> list[str]:
+    node = (pod.get("spec") or {}).get("nodeName")
+    return [node] if node else []
+
+
+def _node_name(pod: Obj) -> str:
+    return (pod.get("spec") or {}).get("nodeName") or ""
+
+
+def _priority(pod: Obj) -> int:
+    value = (pod.get("spec") or {}).get("priority")
+    return value if isinstance(value, int) else 0
+
+
+def _pod_comparable(pod: Obj) -> Obj:
+    """A pod without the parts whose changes never make it schedulable (status, bookkeeping metadata)."""
+    meta = {k: v for k, v in (pod.get("metadata") or {}).items()
+            if k not in ("resourceVersion", "managedFields", "generation")}
+    return {"metadata": meta, "spec": pod.get("spec")}
+
+
+def _node_comparable(node: Obj) -> Obj:
+    """What a node update must change to matter to pods waiting for room (not its heartbeats)."""
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    return {
+        "labels": (node.get("metadata") or {}).get("labels"),
+        "unschedulable": spec.get("unschedulable"),
+        "taints": spec.get("taints"),
+        "allocatable": status.get("allocatable"),
+        "conditions": sorted((c.get("type"), c.get("status")) for c in status.get("conditions") or []),
+    }
+
+
+class SchedulerMetrics:
+    """The scheduler's Prometheus metrics."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[str, int] = dict.fromkeys(RESULTS, 0)
+        self.e2e_counts: dict[str, list[int]] = defaultdict(lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+        self.e2e_sum: dict[str, float] = defaultdict(float)
+        self.pending: dict[str, int] = {}
+        self.is_leader = False
+
+    def attempt(self, result: str, seconds: float) -> None:
+        self.attempts[result] += 1
+        self.e2e_counts[result][bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.e2e_sum[result] += seconds
+
+    def render(self) -> str:
+        lines = [
+            "# HELP scheduler_schedule_attempts_total Number of attempts to schedule pods, by the result.",
+            "# TYPE scheduler_schedule_attempts_total counter",
+        ]
+        lines += [f'scheduler_schedule_attempts_total{{result="{r}"}} {self.attempts[r]}' for r in RESULTS]
+        lines += [
+            "# HELP scheduler_pending_pods Number of pending pods, by the queue type.",
+            "# TYPE scheduler_pending_pods gauge",
+        ]
+        lines += [f'scheduler_pending_pods{{queue="{q}"}} {n}' for q, n in sorted(self.pending.items())]
+        lines += [
+            "# HELP scheduler_e2e_scheduling_duration_seconds E2e scheduling latency in seconds (from when the "
+            "pod was first queued to its binding or failed attempt).",
+            "# TYPE scheduler_e2e_scheduling_duration_seconds histogram",
+        ]
+        for result in RESULTS:
+            counts = self.e2e_counts[result]
+            total = 0
+            for bound, n in zip(LATENCY_BUCKETS, counts, strict=False):
+                total += n
+                lines.append(f'scheduler_e2e_scheduling_duration_seconds_bucket{{result="{result}",le="{bound}"}} '
+                             f"{total}")
+            total += counts[-1]
+            lines.append(f'scheduler_e2e_scheduling_duration_seconds_bucket{{result="{result}",le="+Inf"}} {total}')
+            lines.append(f'scheduler_e2e_scheduling_duration_seconds_sum{{result="{result}"}} '
+                         f"{self.e2e_sum[result]}")
+            lines.append(f'scheduler_e2e_scheduling_duration_seconds_count{{result="{result}"}} {total}')
+        lines += [
+            "# HELP scheduler_leader Whether this instance holds the scheduler's leader lease (1) or not (0).",
+            "# TYPE scheduler_leader gauge",
+            f"scheduler_leader {int(self.is_leader)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class Scheduler:
+    """The scheduler component; see the module docstring.
+
+    ``client`` (optional) is used instead of one made from ``config.kubeconfig`` and is not closed by
+    :meth:`stop`. ``identity`` defaults to ``<hostname>_<uuid>``.
+    """
+
+    def __init__(self, config: SchedulerConfig, *, client: ApiClient | None = None,
+                 identity: str | None = None) -> None:
+        self.config = config
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self.metrics = SchedulerMetrics()
+        self.queue = self._new_queue()
+        self._client = client
+        self._own_client = client is None
+        self._factory: SharedInformerFactory | None = None
+        self._pods: Informer | None = None
+        self._nodes: Informer | None = None
+        self._namespaces: Informer | None = None
+        self._selecting: dict[str, Informer] = {}
+        self._recorder: EventRecorder | None = None
+        self._assumed: dict[str, Obj] = {}  # pod key -> the pod as bound, until the informer shows it bound
+        self._bind_slots = asyncio.Semaphore(config.parallel_binds)
+        self._bind_tasks: set[asyncio.Task[None]] = set()
+        self._status_tasks: set[asyncio.Task[None]] = set()
+        self._main_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._health_port = 0
+        self._leading = False
+        self._stopping = False
+        self._started = False
+        self._next_start_index = 0
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            raise RuntimeError("the scheduler is not started")
+        return self._client
+
+    @property
+    def health_port(self) -> int:
+        """The port /healthz, /readyz and /metrics are served on (the chosen one when configured as 0)."""
+        return self._health_port
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this instance is running the scheduling loop now."""
+        return self._leading
+
+    @property
+    def ready(self) -> bool:
+        return self._factory is not None and all(i.has_synced for i in self._factory.informers)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start informers, the health server and leader election (or the scheduling loop); returns at once."""
+        if self._started:
+            return
+        self._started = True
+        self._stopping = False
+        if self.queue.closed:
+            self.queue = self._new_queue()
+        if self._client is None:
+            if not self.config.kubeconfig:
+                raise ValueError("the scheduler config names no kubeconfig")
+            self._client = ApiClient.from_kubeconfig(Path(self.config.kubeconfig), user_agent="kube-scheduler")
+        client = self._client
+        factory = self._factory = SharedInformerFactory(client)
+        self._pods = factory.informer("v1", "pods", indexers={NODE_NAME_INDEX: _node_name_index})
+        self._nodes = factory.informer("v1", "nodes")
+        self._namespaces = factory.informer("v1", "namespaces")
+        self._selecting = {
+            "Service": factory.informer("v1", "services"),
+            "ReplicationController": factory.informer("v1", "replicationcontrollers"),
+            "ReplicaSet": factory.informer("apps/v1", "replicasets"),
+            "StatefulSet": factory.informer("apps/v1", "statefulsets"),
+        }
+        self._pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+        self._nodes.add_handler(self._on_node_add, self._on_node_update, None)
+        self._recorder = EventRecorder(client, self.config.scheduler_name)
+        await self._recorder.start()
+        await self._start_health_server()
+        await factory.start()
+        if self.config.leader_elect:
+            self._main_task = asyncio.create_task(self._election_loop(), name="scheduler leader election")
+        else:
+            self._main_task = asyncio.create_task(self._lead(), name="scheduler loop")
+        log.info("scheduler %s started (identity %s, health port %d)", self.config.scheduler_name, self.identity,
+                 self._health_port)
+
+    async def stop(self) -> None:
+        """Stop scheduling (releasing the lease when leading), the informers and the health server."""
+        if not self._started:
+            return
+        self._stopping = True
+        task, self._main_task = self._main_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._cancel_background()
+        self.queue.close()
+        if self._factory is not None:
+            await self._factory.stop()
+        if self._recorder is not None:
+            await self._recorder.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._own_client and self._client is not None:
+            await self._client.close()
+            self._client = None
+        self._started = False
+        log.info("scheduler %s stopped", self.config.scheduler_name)
+
+    async def _cancel_background(self) -> None:
+        tasks = list(self._bind_tasks) + list(self._status_tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- leadership --------------------------------------------------------------------------
+
+    async def _election_loop(self) -> None:
+        cfg = self.config
+        while not self._stopping:
+            elector = LeaderElector(
+                self.client,
+                LeaderElectionConfig(cfg.lease_namespace, cfg.lease_name, self.identity, cfg.lease_duration,
+                                     cfg.renew_deadline, cfg.retry_period),
+                on_started_leading=self._lead,
+                on_stopped_leading=lambda: None,
+                on_new_leader=self._on_new_leader,
+            )
+            try:
+                await elector.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leader election failed")
+            if not self._stopping:
+                log.error("leader election lost; standing by as a candidate again")
+                await asyncio.sleep(cfg.retry_period)
+
+    def _on_new_leader(self, identity: str) -> None:
+        if identity == self.identity:
+            log.info("this instance (%s) is the leader", identity)
+        elif identity:
+            log.info("new leader elected: %s", identity)
+
+    async def _lead(self) -> None:
+        """The scheduling loop, run while leading."""
+        self._leading = self.metrics.is_leader = True
+        try:
+            assert self._factory is not None
+            await self._factory.wait_synced()
+            log.info("scheduling as %s", self.config.scheduler_name)
+            queue = self.queue
+            while True:
+                info = await queue.pop()
+                if info is None:
+                    return
+                try:
+                    await self._schedule_one(queue, info)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("scheduling %s failed", info.key)
+                    self.metrics.attempt("error", time.monotonic() - info.initial_attempt)
+                    queue.add_backoff(info)
+        finally:
+            self._leading = self.metrics.is_leader = False
+            await self._cancel_background()
+            self._assumed.clear()
+            if not self._stopping:
+                self._reset_queue()
+
+    def _new_queue(self) -> SchedulingQueue:
+        return SchedulingQueue(initial_backoff=self.config.initial_backoff_seconds,
+                               max_backoff=self.config.max_backoff_seconds)
+
+    def _reset_queue(self) -> None:
+        """A fresh queue holding every pending pod (after leadership is lost, state is rebuilt from the cache)."""
+        self.queue.close()
+        self.queue = self._new_queue()
+        if self._pods is not None:
+            for pod in self._pods.list():
+                if self._wants(pod):
+                    self.queue.add(key_of(pod), _priority(pod))
+
+    # -- informer handlers -------------------------------------------------------------------
+
+    def _wants(self, pod: Obj) -> bool:
+        """A pod this scheduler should place."""
+        spec = pod.get("spec") or {}
+        return (
+            (spec.get("schedulerName") or "default-scheduler") == self.config.scheduler_name
+            and not spec.get("nodeName")
+            and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not spec.get("schedulingGates")
+        )
+
+    def _on_pod_add(self, pod: Obj) -> None:
+        key = key_of(pod)
+        if _node_name(pod):
+            self._assumed.pop(key, None)
+            self.queue.delete(key)
+            self.queue.move_all_to_active(POD_AFFINITY_PLUGINS)  # a new neighbour may satisfy affinity/spread
+        elif self._wants(pod):
+            self.queue.add(key, _priority(pod))
+
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        key = key_of(new)
+        if _node_name(new):
+            self._assumed.pop(key, None)
+            self.queue.delete(key)
+            if not _node_name(old) or old["metadata"].get("labels") != new["metadata"].get("labels"):
+                self.queue.move_all_to_active(POD_AFFINITY_PLUGINS)
+        elif not self._wants(new):
+            self.queue.delete(key)
+        elif key not in self.queue or _pod_comparable(old) != _pod_comparable(new):
+            # status-only updates (our own PodScheduled condition among them) do not make a pod fit
+            self.queue.add(key, _priority(new))
+
+    def _on_pod_delete(self, pod: Obj) -> None:
+        key = key_of(pod)
+        was_assumed = self._assumed.pop(key, None) is not None
+        self.queue.delete(key)
+        if _node_name(pod) or was_assumed:
+            self.queue.move_all_to_active()  # its room is free now
+
+    def _on_node_add(self, node: Obj) -> None:
+        self.queue.move_all_to_active()
+
+    def _on_node_update(self, old: Obj, new: Obj) -> None:
+        if _node_comparable(old) != _node_comparable(new):
+            self.queue.move_all_to_active()
+
+    # -- one scheduling cycle ----------------------------------------------------------------
+
+    def _snapshot(self) -> list[NodeInfo]:
+        assert self._nodes is not None and self._pods is not None
+        extra: dict[str, list[Obj]] = defaultdict(list)
+        for pod in self._assumed.values():
+            extra[_node_name(pod)].append(pod)
+        infos = []
+        for node in sorted(self._nodes.list(), key=lambda n: n["metadata"]["name"]):
+            name = node["metadata"]["name"]
+            infos.append(NodeInfo(node, self._pods.by_index(NODE_NAME_INDEX, name) + extra.get(name, [])))
+        return infos
+
+    def _spread_selector(self, pod: Obj) -> dict | None:
+        ns = (pod.get("metadata") or {}).get("namespace") or ""
+        services = self._selecting["Service"].list(ns)
+        controllers = [obj for kind, inf in self._selecting.items() if kind != "Service" for obj in inf.list(ns)]
+        return default_selector(pod, services=services, controllers=controllers)
+
+    def _namespace_labels(self) -> dict[str, dict[str, str]]:
+        assert self._namespaces is not None
+        return {ns["metadata"]["name"]: (ns["metadata"].get("labels") or {}) for ns in self._namespaces.list()}
+
+    async def _schedule_one(self, queue: SchedulingQueue, info: QueuedPodInfo) -> None:
+        assert self._pods is not None
+        namespace, _, name = info.key.partition("/")
+        pod = self._pods.get(namespace, name)
+        if pod is None or not self._wants(pod) or info.key in self._assumed:
+            queue.done(info)
+            return
+        nodes = self._snapshot()
+        result = schedule(pod, nodes, percentage_of_nodes_to_score=self.config.percentage_of_nodes_to_score,
+                          default_spread_selector=self._spread_selector(pod),
+                          namespace_labels=self._namespace_labels(), start_index=self._next_start_index)
+        if nodes:
+            self._next_start_index = (self._next_start_index + result.processed) % len(nodes)
+        if result.node is None:
+            self.metrics.attempt("unschedulable", time.monotonic() - info.initial_attempt)
+            log.info("unable to schedule pod %s: %s", info.key, result.message)
+            queue.add_unschedulable(info, frozenset(st.plugin for st in result.statuses.values() if st.plugin))
+            self._record(pod, "Warning", "FailedScheduling", result.message)
+            self._spawn_status(self._set_unschedulable(pod, result.message))
+            self._update_pending()
+            return
+        bound = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": result.node}}
+        self._assumed[info.key] = bound
+        await self._bind_slots.acquire()
+        task = asyncio.create_task(self._bind(queue, info, pod, result.node), name=f"bind {info.key}")
+        self._bind_tasks.add(task)
+        task.add_done_callback(self._bind_tasks.discard)
+
+    async def _bind(self, queue: SchedulingQueue, info: QueuedPodInfo, pod: Obj, node: str) -> None:
+        namespace, _, name = info.key.partition("/")
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        try:
+            await self.client.create("v1", "pods", binding, namespace=namespace, name=name, subresource="binding")
+        except asyncio.CancelledError:
+            self._assumed.pop(info.key, None)
+            raise
+        except Exception as exc:
+            if self._assumed.get(info.key, {}).get("spec", {}).get("nodeName") == node:
+                del self._assumed[info.key]
+            self.metrics.attempt("error", time.monotonic() - info.initial_attempt)
+            if isinstance(exc, StatusError) and exc.code in (404, 409):
+                # gone, or bound by someone else: nothing left to do for this pod
+                log.info("binding %s to %s rejected: %s", info.key, node, exc)
+                queue.done(info)
+            else:
+                log.warning("binding %s to %s failed: %s", info.key, node, exc)
+                self._record(pod, "Warning", "FailedScheduling", f"Binding rejected: {exc}")
+                queue.add_backoff(info)
+            queue.move_all_to_active()  # the room the pod was assumed to take is free again
+            return
+        finally:
+            self._bind_slots.release()
+        self.metrics.attempt("scheduled", time.monotonic() - info.initial_attempt)
+        queue.done(info)
+        self._update_pending()
+        log.info("successfully assigned %s to %s", info.key, node)
+        self._record(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}")
+
+    def _record(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        if self._recorder is not None:
+            self._recorder.event({"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason, message)
+
+    def _spawn_status(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+
+    async def _set_unschedulable(self, pod: Obj, message: str) -> None:
+        """Set the pod's PodScheduled condition to False/Unschedulable (a strategic merge on status)."""
+        current = next((c for c in (pod.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "PodScheduled"), None)
+        if current and current.get("status") == "False" and current.get("reason") == "Unschedulable" \
+                and current.get("message") == message:
+            return
+        transition = current.get("lastTransitionTime") if current and current.get("status") == "False" else None
+        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                     "lastProbeTime": None,
+                     "lastTransitionTime": transition or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        meta = pod.get("metadata") or {}
+        patch = {"metadata": {"uid": meta.get("uid")}, "status": {"conditions": [condition]}}
+        try:
+            await self.client.patch("v1", "pods", meta.get("name", ""), patch, meta.get("namespace", ""),
+                                    patch_type="strategic", subresource="status")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not update the PodScheduled condition of %s/%s: %s", meta.get("namespace"),
+                        meta.get("name"), exc)
+
+    def _update_pending(self) -> None:
+        self.metrics.pending = self.queue.pending()
+
+    # -- health and metrics ------------------------------------------------------------------
+
+    async def _start_health_server(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.health_bind_address, self.config.health_port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server  # the bound socket tells the port chosen for port 0
+        sockets = getattr(server, "sockets", None) or []
+        self._health_port = sockets[0].getsockname()[1] if sockets else self.config.health_port
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        if self._stopping or not self._started:
+            return web.Response(status=500, text="stopping")
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self._stopping or not self.ready:
+            return web.Response(status=500, text="informers not synced")
+        return web.Response(text="ok")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._update_pending()
+        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+
+@contextlib.asynccontextmanager
+async def running(config: SchedulerConfig, **kwargs: Any) -> Any:
+    """``async with running(config) as scheduler``: start, then stop on exit."""
+    scheduler = Scheduler(config, **kwargs)
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+async def serve_forever(config: SchedulerConfig) -> None:
+    """Run until SIGTERM/SIGINT (what ``python -m kubeprov.scheduler`` does)."""
+    import signal
+
+    scheduler = Scheduler(config)
+    await scheduler.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await scheduler.stop()
