@@ -350,7 +350,8 @@ class Objects:
     async def _finish_update(self, call: Call, new: Obj) -> Obj:
         """An object being deleted whose last finalizer is gone is removed for good."""
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not call.dry_run:
+        if (meta.get("deletionTimestamp") and not meta.get("finalizers") and not _spec_finalizers(call.rt, new)
+                and not call.dry_run):
             try:
                 await self._store_delete(call, new)
             except StatusError as err:
@@ -393,7 +394,7 @@ class Objects:
             if policy == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
             graceful = _graceful_pod(rt, old, grace)
-            if not finalizers and graceful is None:
+            if not finalizers and graceful is None and not _spec_finalizers(rt, old):
                 return old  # delete outright below
             if not meta.get("deletionTimestamp"):
                 seconds = graceful or 0
@@ -410,7 +411,8 @@ class Objects:
 
         new, old = await self._store_update(call, mutate)
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and (meta.get("finalizers") or _graceful_pod(rt, new, grace) is not None):
+        if meta.get("deletionTimestamp") and (meta.get("finalizers") or _spec_finalizers(rt, new)
+                                              or _graceful_pod(rt, new, grace) is not None):
             return new, 202 if meta.get("finalizers") else 200
         gone = await self._store_delete(call, new)
         if (rt.group, rt.resource) in RETURNS_DELETED_OBJECT:
@@ -448,6 +450,14 @@ def _grace(call: Call, opts: Obj) -> int | None:
         return max(0, int(value))
     except (TypeError, ValueError):
         raise StatusError(status.bad_request(f"invalid gracePeriodSeconds: {value!r}")) from None
+
+
+def _spec_finalizers(rt: ResourceType, obj: Obj) -> list[str]:
+    """A Namespace also waits for ``spec.finalizers`` (the namespace controller empties its content,
+    then removes "kubernetes" through /finalize), as Kubernetes' namespace storage does."""
+    if rt.group or rt.resource != "namespaces":
+        return []
+    return list((obj.get("spec") or {}).get("finalizers") or [])
 
 
 def _graceful_pod(rt: ResourceType, obj: Obj, grace: int | None) -> int | None:
