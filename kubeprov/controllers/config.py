@@ -1,0 +1,76 @@
+"""The controller manager's configuration, read from YAML.
+
+```yaml
+kubeconfig: /etc/kubernetes/controller-manager.conf
+controllers: ["*", "-replicaset"]     # like kube-controller-manager --controllers
+leader_elect: true
+lease_duration: 15
+renew_deadline: 10
+retry_period: 2
+health_port: 10257                    # 0: a random free port; always on loopback unless health_address says otherwise
+ca_file: /etc/kubernetes/pki/ca.crt   # published as kube-root-ca.crt (default: the kubeconfig's CA)
+concurrency: {replicaset: 5}
+namespaces: []                        # restrict every controller to these namespaces (empty: all)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONCURRENCY = {"serviceaccount": 1, "root-ca-cert-publisher": 1, "namespace": 10, "replicaset": 5,
+                       "replicationcontroller": 5}
+
+
+@dataclass
+class ControllerManagerConfig:
+    kubeconfig: str = ""
+    controllers: list[str] = field(default_factory=lambda: ["*"])
+    leader_elect: bool = True
+    lease_namespace: str = "kube-system"
+    lease_name: str = "kube-controller-manager"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    identity: str = ""
+    health_port: int = 10257
+    health_address: str = "127.0.0.1"
+    ca_file: str = ""
+    concurrency: dict[str, int] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)
+    sync_timeout: float = 60.0
+    log_level: str = "info"
+
+    def workers(self, controller: str) -> int:
+        return int(self.concurrency.get(controller, DEFAULT_CONCURRENCY.get(controller, 1)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ControllerManagerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown controller manager settings: {', '.join(unknown)}")
+        config = cls(**data)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ControllerManagerConfig:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping")
+        return cls.from_dict(data)
+
+    def validate(self) -> None:
+        if not isinstance(self.controllers, list) or not all(isinstance(c, str) for c in self.controllers):
+            raise ValueError("controllers must be a list of names")
+        if not 0 <= int(self.health_port) < 65536:
+            raise ValueError(f"health_port {self.health_port} out of range")
+        for name, count in self.concurrency.items():
+            if int(count) < 1:
+                raise ValueError(f"concurrency of {name} must be at least 1")

@@ -1,0 +1,284 @@
+"""The controller manager: one client, one shared informer factory, leader election, health.
+
+With ``leader_elect`` only the holder of Lease ``kube-system/kube-controller-manager`` runs
+controllers; a standby waits for the lease. Losing the lease stops the controllers (and the
+informers) and the manager goes back to standby. ``/healthz``, ``/readyz`` and ``/metrics``
+are served on ``health_address:health_port`` (port 0 picks a free one, see :attr:`port`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kubeprov.api.client import ApiClient
+from kubeprov.api.events import EventRecorder
+from kubeprov.api.informer import SharedInformerFactory
+from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
+from kubeprov.controllers.base import Controller
+from kubeprov.controllers.config import ControllerManagerConfig
+from kubeprov.controllers.namespace import NamespaceController
+from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from kubeprov.controllers.rootcacert import RootCACertPublisher
+from kubeprov.controllers.serviceaccount import ServiceAccountsController
+
+log = logging.getLogger("kubeprov.controllers.manager")
+
+CONTROLLERS: dict[str, type[Controller]] = {
+    "serviceaccount": ServiceAccountsController,
+    "root-ca-cert-publisher": RootCACertPublisher,
+    "namespace": NamespaceController,
+    "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationControllerController,
+}
+# kube-controller-manager also accepts these names
+ALIASES = {
+    "serviceaccount-controller": "serviceaccount",
+    "root-ca-certificate-publisher-controller": "root-ca-cert-publisher",
+    "root-ca-cert-publisher-controller": "root-ca-cert-publisher",
+    "namespace-controller": "namespace",
+    "replicaset-controller": "replicaset",
+    "replicationcontroller-controller": "replicationcontroller",
+}
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)
+
+
+def enabled_controllers(patterns: list[str]) -> list[str]:
+    """``["*", "-replicaset"]``: every controller but replicaset; a bare name enables it, ``-name`` disables it."""
+    known = set(CONTROLLERS)
+    for pattern in patterns:
+        name = canonical(pattern.removeprefix("-"))
+        if name != "*" and name not in known:
+            raise ValueError(f"unknown controller {pattern!r}; known: {', '.join(sorted(known))}")
+    explicit_on = {canonical(p) for p in patterns if not p.startswith("-") and p != "*"}
+    explicit_off = {canonical(p[1:]) for p in patterns if p.startswith("-")}
+    star = "*" in patterns
+    return [n for n in CONTROLLERS if n in explicit_on or (star and n not in explicit_off)]
+
+
+def _kubeconfig_ca(path: str) -> str | None:
+    """The CA bundle the kubeconfig trusts for its current cluster (PEM), if any."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        current = doc.get("current-context")
+        contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
+        cluster_name = contexts.get(current, {}).get("cluster")
+        clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
+        cluster = clusters.get(cluster_name) or next(iter(clusters.values()), {})
+        if cluster.get("certificate-authority-data"):
+            return base64.b64decode(cluster["certificate-authority-data"]).decode()
+        if cluster.get("certificate-authority"):
+            ca = Path(cluster["certificate-authority"])
+            return (ca if ca.is_absolute() else Path(path).parent / ca).read_text()
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return None
+
+
+class ControllerManager:
+    def __init__(self, config: ControllerManagerConfig, *, client: ApiClient | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.enabled = enabled_controllers(config.controllers)
+        self.identity = config.identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self._client = client
+        self._own_client = client is None
+        self.controllers: dict[str, Controller] = {}
+        self.factory: SharedInformerFactory | None = None
+        self._recorders: list[EventRecorder] = []
+        self._elector: LeaderElector | None = None
+        self._elect_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._started = False
+        self.port = 0
+        self.leading = False
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            if not self.config.kubeconfig:
+                raise ValueError("the controller manager needs a kubeconfig")
+            self._client = ApiClient.from_kubeconfig(Path(self.config.kubeconfig),
+                                                     user_agent="kubeprov-controller-manager")
+        return self._client
+
+    def namespace_filter(self) -> Callable[[str], bool] | None:
+        if not self.config.namespaces:
+            return None
+        return lambda namespace: namespace in self.config.namespaces
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Serve health, then lead (or wait as standby in the background); returns at once."""
+        self.client  # noqa: B018 - fail early on a bad kubeconfig
+        await self._start_health()
+        self._started = True
+        log.info("controller manager %s starting; controllers: %s", self.identity, ", ".join(self.enabled))
+        if self.config.leader_elect:
+            self._elect_task = asyncio.create_task(self._elect_loop(), name="controller-manager-election")
+        else:
+            await self._start_controllers()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._elect_task is not None:
+            self._elect_task.cancel()
+            await asyncio.gather(self._elect_task, return_exceptions=True)
+            self._elect_task = None
+        await self._stop_controllers()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._own_client and self._client is not None:
+            await self._client.close()
+        log.info("controller manager %s stopped", self.identity)
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def _elect_loop(self) -> None:
+        cfg = LeaderElectionConfig(
+            lock_namespace=self.config.lease_namespace, lock_name=self.config.lease_name, identity=self.identity,
+            lease_duration=self.config.lease_duration, renew_deadline=self.config.renew_deadline,
+            retry_period=self.config.retry_period)
+        while not self._stopping:
+            self._elector = LeaderElector(self.client, cfg, on_started_leading=self._lead,
+                                          on_stopped_leading=self._stop_controllers,
+                                          on_new_leader=lambda who: log.info("new leader: %s", who))
+            try:
+                await self._elector.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leader election failed; retrying")
+                await asyncio.sleep(self.config.retry_period)
+            else:
+                log.warning("%s lost the lease %s/%s; back to standby", self.identity,
+                            self.config.lease_namespace, self.config.lease_name)
+
+    async def _lead(self) -> None:
+        log.info("%s became leader", self.identity)
+        await self._start_controllers()
+        await asyncio.Event().wait()
+
+    async def _start_controllers(self) -> None:
+        async with self._lock:
+            if self.controllers:
+                return
+            self.leading = True
+            self.factory = SharedInformerFactory(self.client)
+            flt = self.namespace_filter()
+            for name in self.enabled:
+                cls = CONTROLLERS[name]
+                recorder = EventRecorder(self.client, f"{name}-controller", self.identity.split("_")[0])
+                kwargs: dict[str, Any] = {}
+                if cls is RootCACertPublisher:
+                    if self.config.ca_file:
+                        kwargs["ca_file"] = self.config.ca_file
+                    else:
+                        ca = _kubeconfig_ca(self.config.kubeconfig) if self.config.kubeconfig else None
+                        if ca is None:
+                            log.warning("no ca_file and no CA in the kubeconfig: %s is not started", name)
+                            continue
+                        kwargs["ca_data"] = ca
+                self.controllers[name] = cls(self.client, self.factory, workers=self.config.workers(name),
+                                             namespace_filter=flt, recorder=recorder, **kwargs)
+                self._recorders.append(recorder)
+                await recorder.start()
+            await self.factory.start()
+            for name, controller in self.controllers.items():
+                await controller.start(self.config.sync_timeout)
+                log.info("started controller %s", name)
+
+    async def _stop_controllers(self) -> None:
+        async with self._lock:
+            controllers, self.controllers = self.controllers, {}
+            for controller in controllers.values():
+                await controller.stop()
+            if self.factory is not None:
+                await self.factory.stop()
+                self.factory = None
+            for recorder in self._recorders:
+                with contextlib.suppress(Exception):
+                    await recorder.stop()
+            self._recorders = []
+            if self.leading:
+                log.info("%s stopped its controllers", self.identity)
+            self.leading = False
+
+    # ---- health and metrics ------------------------------------------------------------------
+
+    async def _start_health(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.health_address, self.config.health_port)
+        await site.start()
+        server = site._server  # the bound socket tells the port when 0 was asked for
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.health_port
+        log.info("serving /healthz /readyz /metrics on %s:%d", self.config.health_address, self.port)
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        if self._stopping or not self._started:
+            return web.Response(status=500, text="not running")
+        return web.Response(text="ok")
+
+    def ready(self) -> bool:
+        if self._stopping or not self._started:
+            return False
+        if self.leading:
+            return all(c.synced for c in self.controllers.values())
+        return True
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        if not self.ready():
+            return web.Response(status=500, text="controllers not synced")
+        return web.Response(text="ok")
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        lines = [
+            "# HELP leader_election_master_status Whether this instance is the leader (1) or not (0).",
+            "# TYPE leader_election_master_status gauge",
+            f'leader_election_master_status{{name="{self.config.lease_name}"}} {1 if self.leading else 0}',
+            "# HELP kubeprov_controller_syncs_total Sync calls per controller.",
+            "# TYPE kubeprov_controller_syncs_total counter",
+        ]
+        controllers = dict(self.controllers)
+        lines += [f'kubeprov_controller_syncs_total{{controller="{n}"}} {c.metrics.syncs}'
+                  for n, c in controllers.items()]
+        lines += ["# HELP kubeprov_controller_sync_errors_total Failed sync calls per controller.",
+                  "# TYPE kubeprov_controller_sync_errors_total counter"]
+        lines += [f'kubeprov_controller_sync_errors_total{{controller="{n}"}} {c.metrics.errors}'
+                  for n, c in controllers.items()]
+        lines += ["# HELP kubeprov_controller_sync_seconds_total Time spent syncing per controller.",
+                  "# TYPE kubeprov_controller_sync_seconds_total counter"]
+        lines += [f'kubeprov_controller_sync_seconds_total{{controller="{n}"}} {c.metrics.sync_seconds:.6f}'
+                  for n, c in controllers.items()]
+        lines += ["# HELP workqueue_depth Current depth of the work queue.", "# TYPE workqueue_depth gauge"]
+        lines += [f'workqueue_depth{{name="{n}"}} {len(c.queue)}' for n, c in controllers.items()]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
