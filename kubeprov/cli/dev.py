@@ -15,11 +15,12 @@ app = typer.Typer(help="Run a development control plane on this machine.", no_ar
 def up(
     directory: Path = typer.Option(..., "--dir", help="Folder for etcd data, PKI, logs and admin.kubeconfig."),
     port: int = typer.Option(6443, "--port", help="Port of the API server on 127.0.0.1."),
+    hollow_nodes: int = typer.Option(0, "--hollow-nodes", help="Also run this many simulated nodes."),
 ) -> None:
     """Start etcd and every control-plane component in the background; return when ready."""
     from kubeprov.lifecycle.dev import dev_up
 
-    cluster = dev_up(directory, port)
+    cluster = dev_up(directory, port, hollow_nodes)
     console = make_console()
     console.print(f"control plane ready at {cluster.url}")
     console.print(f"kubectl --kubeconfig {cluster.kubeconfig} get namespaces")

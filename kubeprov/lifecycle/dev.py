@@ -61,15 +61,17 @@ def _wait_ready(url: str, ca: Path, log: Path, timeout: float) -> None:
                         f"its log ({log}) ends with:\n{tail}")
 
 
-def dev_up(directory: Path, port: int = 6443) -> DevCluster:
-    """Start etcd and the API server in the background; idempotent while they run."""
+def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0) -> DevCluster:
+    """Start etcd, the API server, the scheduler, the controller manager and optionally a fleet of
+    hollow nodes in the background; idempotent while they run."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     table = ProcessTable(directory / "processes.json")
     url = f"https://127.0.0.1:{port}"
     kubeconfig = directory / "admin.kubeconfig"
     names = {r.name for r in table.running()}
-    if {"etcd", "apiserver"} <= names and kubeconfig.exists():
+    wanted = {"etcd", "apiserver", "scheduler", "controller-manager"} | ({"hollow-nodes"} if hollow_nodes else set())
+    if wanted <= names and kubeconfig.exists():
         return DevCluster(directory, url, kubeconfig)
     if names:
         table.stop_all()
@@ -102,7 +104,49 @@ def dev_up(directory: Path, port: int = 6443) -> DevCluster:
         raise
     shutil.copyfile(directory / "kubeconfigs" / "admin.conf", kubeconfig)
     kubeconfig.chmod(0o600)
+    _start_component(table, directory, "scheduler", "kubeprov.scheduler", render(
+        "scheduler.yaml.j2", kubeconfig=directory / "kubeconfigs" / "scheduler.conf", health_port=0))
+    # the controllers run with the admin identity until per-controller roles exist
+    _start_component(table, directory, "controller-manager", "kubeprov.controllers", render(
+        "controller-manager.yaml.j2", kubeconfig=kubeconfig, ca_file=pki / "ca.crt", health_port=0))
+    if hollow_nodes:
+        log_path = logs / "hollow.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "kubeprov.hollow", "--kubeconfig", str(kubeconfig),
+                                     "--count", str(hollow_nodes), "--zones", "2"],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        table.add(ProcessRecord("hollow-nodes", proc.pid, "kubeprov.hollow"))
+        _wait_nodes(kubeconfig, hollow_nodes, log_path)
     return DevCluster(directory, url, kubeconfig)
+
+
+def _start_component(table: ProcessTable, directory: Path, name: str, module: str, config_text: str) -> None:
+    config = directory / f"{name}.yaml"
+    atomic_write(config, config_text)
+    with open(directory / "logs" / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module, "--config", str(config)],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    table.add(ProcessRecord(name, proc.pid, str(config)))
+
+
+def _wait_nodes(kubeconfig: Path, count: int, log: Path, timeout: float = 60.0) -> None:
+    """Return once ``count`` nodes are registered and Ready."""
+    import asyncio
+
+    from kubeprov.api.client import ApiClient
+
+    async def ready() -> int:
+        async with ApiClient.from_kubeconfig(kubeconfig) as client:
+            items, _ = await client.list_all("v1", "nodes")
+        return sum(1 for n in items for c in (n.get("status") or {}).get("conditions") or []
+                   if c.get("type") == "Ready" and c.get("status") == "True")
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(ready()) >= count:
+            return
+        time.sleep(0.5)
+    raise KubeprovError(f"{count} hollow nodes did not become Ready within {timeout:g}s", f"see {log}")
 
 
 def dev_down(directory: Path) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ def test_dev_up_serves_kubectl_and_dev_down_stops_exactly_its_processes(tmp_path
     assert up.returncode == 0, up.stdout + up.stderr
     records = ProcessTable(folder / "processes.json").load()
     try:
-        assert {r.name for r in records} == {"etcd", "apiserver"}
+        assert {r.name for r in records} == {"etcd", "apiserver", "scheduler", "controller-manager"}
         env = {**os.environ, "HOME": str(tmp_path)}
         got = subprocess.run(["kubectl", "--kubeconfig", str(folder / "admin.kubeconfig"), "get", "namespaces",
                               "-o", "name"], capture_output=True, text=True, timeout=60, env=env)
@@ -33,7 +35,7 @@ def test_dev_up_serves_kubectl_and_dev_down_stops_exactly_its_processes(tmp_path
         down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0, down.stderr
-    assert "apiserver" in down.stdout and "etcd" in down.stdout
+    assert all(name in down.stdout for name in ("apiserver", "etcd", "scheduler", "controller-manager"))
     assert not any(is_ours(r) for r in records)
     assert not (folder / "processes.json").exists()
 
@@ -43,3 +45,31 @@ def test_dev_down_on_an_empty_folder_stops_nothing(tmp_path: Path) -> None:
                           timeout=30)
     assert down.returncode == 0
     assert "nothing was running" in down.stdout
+
+
+def test_dev_up_with_hollow_nodes_runs_a_pod_created_by_kubectl(tmp_path: Path) -> None:
+    folder = tmp_path / "dev"
+    up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(folder), "--port", str(free_port()),
+                         "--hollow-nodes", "2"], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    env = {**os.environ, "HOME": str(tmp_path)}
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kubectl", "--kubeconfig", str(folder / "admin.kubeconfig"), *args],
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    try:
+        assert kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s").returncode == 0
+        # the controller manager gives the namespace its default ServiceAccount, which pods need
+        deadline = time.monotonic() + 30
+        while kubectl("get", "serviceaccount", "default").returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        created = kubectl("run", "web", "--image=registry.local/web:1", "--restart=Never")
+        assert created.returncode == 0, created.stderr
+        ready = kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
+        assert ready.returncode == 0, ready.stdout + ready.stderr
+        pod = json.loads(kubectl("get", "pod", "web", "-o", "json").stdout)
+        assert pod["spec"]["nodeName"].startswith("hollow-")
+        assert pod["status"]["phase"] == "Running"
+    finally:
+        subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, timeout=60)
