@@ -27,6 +27,7 @@ from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.controllers.base import Controller
 from kubeprov.controllers.config import ControllerManagerConfig
+from kubeprov.controllers.deployment import DeploymentController
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from kubeprov.controllers.rootcacert import RootCACertPublisher
@@ -40,9 +41,11 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "namespace": NamespaceController,
     "replicaset": ReplicaSetController,
     "replicationcontroller": ReplicationControllerController,
+    "deployment": DeploymentController,
 }
 # kube-controller-manager also accepts these names
 ALIASES = {
+    "deployment-controller": "deployment",
     "serviceaccount-controller": "serviceaccount",
     "root-ca-certificate-publisher-controller": "root-ca-cert-publisher",
     "root-ca-cert-publisher-controller": "root-ca-cert-publisher",
