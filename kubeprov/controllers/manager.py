@@ -28,7 +28,9 @@ from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.controllers.base import Controller
 from kubeprov.controllers.config import ControllerManagerConfig
 from kubeprov.controllers.deployment import DeploymentController
+from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.namespace import NamespaceController
+from kubeprov.controllers.nodelifecycle import NodeLifecycleController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from kubeprov.controllers.rootcacert import RootCACertPublisher
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
@@ -42,10 +44,14 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "replicaset": ReplicaSetController,
     "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
+    "garbagecollector": GarbageCollector,
+    "nodelifecycle": NodeLifecycleController,
 }
 # kube-controller-manager also accepts these names
 ALIASES = {
     "deployment-controller": "deployment",
+    "garbage-collector-controller": "garbagecollector",
+    "node-lifecycle-controller": "nodelifecycle",
     "serviceaccount-controller": "serviceaccount",
     "root-ca-certificate-publisher-controller": "root-ca-cert-publisher",
     "root-ca-cert-publisher-controller": "root-ca-cert-publisher",

@@ -180,6 +180,7 @@ class NodeLifecycleController(Controller):
         self.zones: dict[str, _Zone] = {}
         self.evictions: dict[str, tuple[float, float]] = {}  # pod key -> (start, trigger) on the loop clock
         self.disruption_mode = False
+        self._taint_locks: dict[str, asyncio.Lock] = {}  # one read-modify-write of a node's taints at a time
         self.nodes = self.informer("v1", "nodes")
         self.leases = self.informer("coordination.k8s.io/v1", "leases", namespace=LEASE_NAMESPACE)
         self.pods = self.informer("v1", "pods", indexers={NODE_NAME_INDEX: _node_name_index})
@@ -217,6 +218,7 @@ class NodeLifecycleController(Controller):
     def _node_deleted(self, node: Obj) -> None:
         name = meta(node).get("name", "")
         self.health.pop(name, None)
+        self._taint_locks.pop(name, None)
         for zone in self.zones.values():
             zone.queue.pop(name, None)
 
@@ -401,6 +403,10 @@ class NodeLifecycleController(Controller):
                 zone.limiter = TokenBucket(self._zone_qps(zone.state, len(zone_ready[zone_name])))
             return
         if self.disruption_mode:
+            # keep every node free of NoExecute taints (also ones a racing tainting pass just wrote)
+            for node in nodes:
+                if _has_taint(node, NOT_READY, NO_EXECUTE) or _has_taint(node, UNREACHABLE, NO_EXECUTE):
+                    self.enqueue(f"untaint:{meta(node)['name']}")
             return
         for zone_name, state in states.items():
             zone = self._zone(zone_name)
@@ -412,7 +418,7 @@ class NodeLifecycleController(Controller):
     async def no_execute_tainting_pass(self) -> None:
         now = self._now()
         for zone in list(self.zones.values()):
-            while zone.queue:
+            while zone.queue and not self.disruption_mode:
                 name = next(iter(zone.queue))
                 node = self.nodes.get("", name)
                 if node is None or not self.wants_node(name):
@@ -432,6 +438,8 @@ class NodeLifecycleController(Controller):
         removed = (remove,) if isinstance(remove, str) else remove
 
         def change(taints: list[Obj]) -> list[Obj]:
+            if add and self.disruption_mode:
+                return taints
             kept = [t for t in taints if not (t.get("key") in removed and t.get("effect") == NO_EXECUTE)]
             if add and not any(t.get("key") == add and t.get("effect") == NO_EXECUTE for t in kept):
                 kept.append({"key": add, "effect": NO_EXECUTE, "timeAdded": now_time()})
@@ -484,6 +492,10 @@ class NodeLifecycleController(Controller):
 
     async def _patch_taints(self, name: str, change: Callable[[list[Obj]], list[Obj]]) -> bool:
         """Read the live node, write ``change(taints)`` with its resourceVersion; True if it changed."""
+        async with self._taint_locks.setdefault(name, asyncio.Lock()):
+            return await self._patch_taints_locked(name, change)
+
+    async def _patch_taints_locked(self, name: str, change: Callable[[list[Obj]], list[Obj]]) -> bool:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 live = await self.client.get("v1", "nodes", name)

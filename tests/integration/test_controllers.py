@@ -79,7 +79,7 @@ async def scale(client: ApiClient, ns: str, name: str, replicas: int) -> None:
 
 def test_controller_selection():
     every = ["serviceaccount", "root-ca-cert-publisher", "namespace", "replicaset", "replicationcontroller",
-             "deployment"]
+             "deployment", "garbagecollector", "nodelifecycle"]
     assert enabled_controllers(["*"]) == every
     assert enabled_controllers(["*", "-replicaset"]) == [n for n in every if n != "replicaset"]
     assert enabled_controllers(["replicaset-controller"]) == ["replicaset"]
