@@ -51,14 +51,18 @@ def test_secret_written_through_an_encrypting_server_is_aesgcm_in_etcd(apiserver
     config = dataclasses.replace(apiserver.server.config, port=port, encryption_provider_config=str(
         encryption_config(tmp_path / "enc.json", [key("key1", 1)])))
     with extra_server(config):
-        out = kubectl_on(apiserver, port, tmp_path, "create", "secret", "generic", "s1", "-n", ns,
-                         "--from-literal=password=plain-text-value")
-        assert out.returncode == 0, out.stderr
-        raw = etcd_raw(apiserver, f"/registry/core/secrets/{ns}/s1")
-        assert raw.startswith(b"k8s:enc:aesgcm:v1:key1:")
-        assert b"plain-text-value" not in raw and base64.b64encode(b"plain-text-value") not in raw
-        got = kubectl_on(apiserver, port, tmp_path, "get", "secret", "s1", "-n", ns, "-o", "jsonpath={.data.password}")
-        assert base64.b64decode(got.stdout) == b"plain-text-value"
+        try:
+            out = kubectl_on(apiserver, port, tmp_path, "create", "secret", "generic", "s1", "-n", ns,
+                             "--from-literal=password=plain-text-value")
+            assert out.returncode == 0, out.stderr
+            raw = etcd_raw(apiserver, f"/registry/core/secrets/{ns}/s1")
+            assert raw.startswith(b"k8s:enc:aesgcm:v1:key1:")
+            assert b"plain-text-value" not in raw and base64.b64encode(b"plain-text-value") not in raw
+            got = kubectl_on(apiserver, port, tmp_path, "get", "secret", "s1", "-n", ns, "-o",
+                             "jsonpath={.data.password}")
+            assert base64.b64decode(got.stdout) == b"plain-text-value"
+        finally:  # the session's other server cannot read it: leave nothing it would fail to list
+            kubectl_on(apiserver, port, tmp_path, "delete", "secret", "s1", "-n", ns, "--ignore-not-found")
 
 
 def test_rotation_rewrites_secrets_with_the_new_first_key(apiserver, tmp_path):
@@ -73,11 +77,14 @@ def test_rotation_rewrites_secrets_with_the_new_first_key(apiserver, tmp_path):
     rotated = dataclasses.replace(base, port=port, encryption_provider_config=str(
         encryption_config(tmp_path / "new.json", [key("key2", 2), key("key1", 1)])))
     with extra_server(rotated):
-        current = kubectl_on(apiserver, port, tmp_path, "get", "secret", "s2", "-n", ns, "-o", "json")
-        replaced = subprocess.run(["kubectl", "--kubeconfig", str(tmp_path / f"kc-{port}"), "replace", "-f", "-"],
-                                  input=current.stdout, capture_output=True, text=True, timeout=30)
-        assert replaced.returncode == 0, replaced.stderr
-        assert etcd_raw(apiserver, f"/registry/core/secrets/{ns}/s2").startswith(b"k8s:enc:aesgcm:v1:key2:")
+        try:
+            current = kubectl_on(apiserver, port, tmp_path, "get", "secret", "s2", "-n", ns, "-o", "json")
+            replaced = subprocess.run(["kubectl", "--kubeconfig", str(tmp_path / f"kc-{port}"), "replace", "-f",
+                                       "-"], input=current.stdout, capture_output=True, text=True, timeout=30)
+            assert replaced.returncode == 0, replaced.stderr
+            assert etcd_raw(apiserver, f"/registry/core/secrets/{ns}/s2").startswith(b"k8s:enc:aesgcm:v1:key2:")
+        finally:
+            kubectl_on(apiserver, port, tmp_path, "delete", "secret", "s2", "-n", ns, "--ignore-not-found")
 
 
 def test_audit_log_records_who_did_what(apiserver, tmp_path):
