@@ -84,7 +84,7 @@ def _make_pki(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdTestServer]:
     if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed")
+        pytest.skip(reason="etcd is not installed")
     root = tmp_path_factory.mktemp("etcd")
     pki = _make_pki(root)
     etcd_pki = pki / "etcd"

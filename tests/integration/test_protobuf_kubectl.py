@@ -47,7 +47,7 @@ class FakeApiServer:
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory: pytest.TempPathFactory) -> ProtobufCodec:
     if KUBECTL is None or not extract.kubectl_candidates():
-        pytest.skip("kubectl is not installed")
+        pytest.skip(reason="kubectl is not installed")
     out = tmp_path_factory.mktemp("protobuf") / "k8s-descriptors.binpb.gz"
     assert extract.main(["--output", str(out)]) == 0
     loaded = ProtobufCodec.load(out)

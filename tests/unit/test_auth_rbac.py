@@ -15,34 +15,10 @@ from kubeprov.apiserver.auth.policy import (
     url_rule,
     user,
 )
+from tests.unit.auth_fakes import Store
 
 BOB = UserInfo("bob", groups=("system:authenticated",))
 
-
-class Store:
-    """An RbacSource over a plain list of objects."""
-
-    def __init__(self, objects: list[dict]) -> None:
-        self.objects = objects
-
-    def _of(self, kind: str, namespace: str | None = None) -> list[dict]:
-        return [
-            o
-            for o in self.objects
-            if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)
-        ]
-
-    def roles(self, namespace: str) -> list[dict]:
-        return self._of("Role", namespace)
-
-    def role_bindings(self, namespace: str) -> list[dict]:
-        return self._of("RoleBinding", namespace)
-
-    def cluster_roles(self) -> list[dict]:
-        return self._of("ClusterRole")
-
-    def cluster_role_bindings(self) -> list[dict]:
-        return self._of("ClusterRoleBinding")
 
 
 def allowed(objects: list[dict], verb: str, resource: str, namespace: str = "", who: UserInfo = BOB, **kw) -> bool:

@@ -7,6 +7,7 @@ import pytest
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver.auth import Authorizer, NodeAuthorizer, RbacAuthorizer, UserInfo, default_policy, review_answer
 from kubeprov.apiserver.auth.policy import role, role_binding, rule, user
+from tests.unit.auth_fakes import Store
 
 BOB = UserInfo("bob", uid="u-1", groups=("devs", "system:authenticated"))
 EXTRA = [
@@ -14,29 +15,6 @@ EXTRA = [
     role_binding("bob-reads", "team", [user("bob")], role_name="pod-reader", defaults=False),
 ]
 
-
-class Store:
-    def __init__(self, objects: list[dict]) -> None:
-        self.objects = objects
-
-    def _of(self, kind: str, namespace: str | None = None) -> list[dict]:
-        return [
-            o
-            for o in self.objects
-            if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)
-        ]
-
-    def roles(self, namespace: str) -> list[dict]:
-        return self._of("Role", namespace)
-
-    def role_bindings(self, namespace: str) -> list[dict]:
-        return self._of("RoleBinding", namespace)
-
-    def cluster_roles(self) -> list[dict]:
-        return self._of("ClusterRole")
-
-    def cluster_role_bindings(self) -> list[dict]:
-        return self._of("ClusterRoleBinding")
 
 
 class NoPods:

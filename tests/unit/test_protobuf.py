@@ -30,7 +30,7 @@ KUBECTL_CONFIGMAP = (
 @pytest.fixture(scope="module")
 def descriptor_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not extract.kubectl_candidates():
-        pytest.skip("no kubectl binary to extract the Kubernetes protobuf descriptors from")
+        pytest.skip(reason="no kubectl binary to extract the Kubernetes protobuf descriptors from")
     out = tmp_path_factory.mktemp("protobuf") / "k8s-descriptors.binpb.gz"
     assert extract.main(["--output", str(out)]) == 0
     assert out.is_file(), "kubectl exists but no descriptors were extracted from it"
