@@ -25,6 +25,7 @@ from kubeprov.apiserver.auth import (
 )
 from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.request_info import RequestInfo
+from kubeprov.apiserver.storage.keys import object_key, prefix_key
 from kubeprov.apiserver.storage.store import Store
 from kubeprov.apiserver.storage.watchcache import WatchCache
 
@@ -43,11 +44,6 @@ _NODE_GRAPH = {
 }
 
 
-def _key(group: str, resource: str, namespace: str, name: str) -> str:
-    base = f"/registry/{group or 'core'}/{resource}/"
-    return f"{base}{namespace}/{name}" if namespace else f"{base}{name}"
-
-
 class CacheViews:
     """RbacSource and NodeSource over the watch cache: authorization never waits on etcd."""
 
@@ -55,8 +51,7 @@ class CacheViews:
         self.cache = cache
 
     def _list(self, group: str, resource: str, namespace: str | None = None) -> list[dict]:
-        prefix = f"/registry/{group or 'core'}/{resource}/" + (f"{namespace}/" if namespace else "")
-        return self.cache.resource(group, resource).snapshot(prefix)
+        return self.cache.resource(group, resource).snapshot(prefix_key(group, resource, namespace or ""))
 
     def roles(self, namespace: str) -> list[dict]:
         return self._list(RBAC, "roles", namespace)
@@ -77,7 +72,7 @@ class CacheViews:
     def get(self, resource: str, namespace: str, name: str) -> dict | None:
         group, namespaced = _NODE_GRAPH.get(resource, ("", True))
         return self.cache.resource(group, resource).objects.get(
-            _key(group, resource, namespace if namespaced else "", name))
+            object_key(group, resource, namespace if namespaced else "", name))
 
 
 class Security:
@@ -90,11 +85,11 @@ class Security:
         self.registry = registry
 
         async def get_secret(namespace: str, name: str) -> dict | None:
-            kv = await store.client.get(_key("", "secrets", namespace, name))
+            kv = await store.client.get(object_key("", "secrets", namespace, name))
             return store.decode(kv) if kv is not None else None
 
         async def get_service_account(namespace: str, name: str) -> dict | None:
-            kv = await store.client.get(_key("", "serviceaccounts", namespace, name))
+            kv = await store.client.get(object_key("", "serviceaccounts", namespace, name))
             return store.decode(kv) if kv is not None else None
 
         self.authenticator = Authenticator(

@@ -10,18 +10,9 @@ import time
 from typing import Any
 
 from kubeprov.apiserver.resources.types import ResourceType
+from kubeprov.apiserver.storage.keys import object_key, prefix_key
 
 Obj = dict[str, Any]
-
-
-def object_key(group: str, resource: str, namespace: str, name: str) -> str:
-    base = f"/registry/{group or 'core'}/{resource}/"
-    return f"{base}{namespace}/{name}" if namespace else f"{base}{name}"
-
-
-def prefix_key(group: str, resource: str, namespace: str) -> str:
-    base = f"/registry/{group or 'core'}/{resource}/"
-    return f"{base}{namespace}/" if namespace else base
 
 
 # how long a live list that found nothing is trusted, as Kubernetes' admission live-lookup caches do

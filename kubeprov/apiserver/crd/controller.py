@@ -22,6 +22,7 @@ from kubeprov.apiserver.crd import names, spec
 from kubeprov.apiserver.crd.names import Acceptance, Claims
 from kubeprov.apiserver.crd.validation import structural_problems
 from kubeprov.apiserver.resources import Registry, ResourceType, Subresource
+from kubeprov.apiserver.storage.keys import prefix_key
 from kubeprov.apiserver.storage.store import Store, UpdateFn
 from kubeprov.apiserver.storage.watchcache import DELETED, CacheEvent, WatchCache, Watcher
 from kubeprov.etcd import EtcdError
@@ -29,7 +30,7 @@ from kubeprov.etcd import EtcdError
 Obj = dict[str, Any]
 log = logging.getLogger("kubeprov.apiserver.crd")
 
-PREFIX = f"/registry/{spec.GROUP}/{spec.RESOURCE}/"
+PREFIX = prefix_key(spec.GROUP, spec.RESOURCE)
 STATUS = Subresource("status", "")
 SCALE = Subresource("scale", "Scale", group="autoscaling", version="v1")
 RETRY_SECONDS = 0.5
@@ -331,7 +332,7 @@ class CrdController:
 
     async def _delete_objects(self, group: str, plural: str) -> None:
         """All custom objects of one resource, every namespace and version, in one etcd range delete."""
-        await self.store.client.delete(f"/registry/{group}/{plural}/", prefix=True)
+        await self.store.client.delete(prefix_key(group, plural), prefix=True)
         log.info("deleted the objects of %s.%s", plural, group)
 
     async def _remove_orphans(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kubeprov.apiserver.storage.keys import prefix_key
+
 STORED_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
 
@@ -75,10 +77,7 @@ class ResourceType:
 
     def etcd_prefix(self, namespace: str | None = None) -> str:
         """``/registry/<group or core>/<resource>/[<namespace>/]``; objects are ``<prefix><name>``."""
-        base = f"/registry/{self.group or 'core'}/{self.resource}/"
-        if self.namespaced and namespace:
-            return f"{base}{namespace}/"
-        return base
+        return prefix_key(self.group, self.resource, namespace if self.namespaced and namespace else "")
 
     def etcd_key(self, namespace: str | None, name: str) -> str:
         return f"{self.etcd_prefix(namespace)}{name}"

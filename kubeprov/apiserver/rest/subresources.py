@@ -12,6 +12,7 @@ from kubeprov.api.status import StatusError
 from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
 from kubeprov.apiserver.rest.objects import Objects, apply_patch
+from kubeprov.apiserver.storage.keys import prefix_key
 from kubeprov.apiserver.strategy import strategy_for
 
 Obj = dict[str, Any]
@@ -98,7 +99,7 @@ class Subresources:
         if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             pod_labels = pod["metadata"].get("labels") or {}
             pdbs = self.objects.cache.resource("policy", "poddisruptionbudgets").snapshot(
-                f"/registry/policy/poddisruptionbudgets/{call.info.namespace}/")
+                prefix_key("policy", "poddisruptionbudgets", call.info.namespace))
             for pdb in pdbs:
                 selector = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
                 if not selector.matches(pod_labels) or not str(selector):

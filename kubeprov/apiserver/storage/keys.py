@@ -9,6 +9,16 @@ REGISTRY = "/registry/"
 INTERNAL_GROUP = "_internal"
 
 
+def prefix_key(group: str, resource: str, namespace: str = "") -> str:
+    """Where a resource's objects live (in one namespace when given); every key is prefix + name."""
+    base = f"{REGISTRY}{group or 'core'}/{resource}/"
+    return f"{base}{namespace}/" if namespace else base
+
+
+def object_key(group: str, resource: str, namespace: str, name: str) -> str:
+    return prefix_key(group, resource, namespace) + name
+
+
 @dataclass(frozen=True)
 class ObjectKey:
     group: str
