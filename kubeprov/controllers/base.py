@@ -51,6 +51,12 @@ class Controller:
 
     name = ""
 
+    @classmethod
+    def options(cls, config: Any) -> dict[str, Any] | None:
+        """Extra constructor keywords taken from the manager's config (a ``ControllerManagerConfig``);
+        ``None`` means the config lacks what this controller needs, so the manager leaves it off."""
+        return {}
+
     def __init__(self, client: ApiClient, factory: SharedInformerFactory, *, workers: int = 1,
                  namespace_filter: NamespaceFilter | None = None, recorder: Any = None) -> None:
         self.client = client

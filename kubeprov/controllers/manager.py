@@ -9,16 +9,13 @@ are served on ``health_address:health_port`` (port 0 picks a free one, see :attr
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kubeprov.api.client import ApiClient
@@ -76,25 +73,6 @@ def enabled_controllers(patterns: list[str]) -> list[str]:
     explicit_off = {canonical(p[1:]) for p in patterns if p.startswith("-")}
     star = "*" in patterns
     return [n for n in CONTROLLERS if n in explicit_on or (star and n not in explicit_off)]
-
-
-def _kubeconfig_ca(path: str) -> str | None:
-    """The CA bundle the kubeconfig trusts for its current cluster (PEM), if any."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-        current = doc.get("current-context")
-        contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
-        cluster_name = contexts.get(current, {}).get("cluster")
-        clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
-        cluster = clusters.get(cluster_name) or next(iter(clusters.values()), {})
-        if cluster.get("certificate-authority-data"):
-            return base64.b64decode(cluster["certificate-authority-data"]).decode()
-        if cluster.get("certificate-authority"):
-            ca = Path(cluster["certificate-authority"])
-            return (ca if ca.is_absolute() else Path(path).parent / ca).read_text()
-    except (OSError, ValueError, yaml.YAMLError):
-        return None
-    return None
 
 
 class ControllerManager:
@@ -200,16 +178,10 @@ class ControllerManager:
             for name in self.enabled:
                 cls = CONTROLLERS[name]
                 recorder = EventRecorder(self.client, f"{name}-controller", self.identity.split("_")[0])
-                kwargs: dict[str, Any] = {}
-                if cls is RootCACertPublisher:
-                    if self.config.ca_file:
-                        kwargs["ca_file"] = self.config.ca_file
-                    else:
-                        ca = _kubeconfig_ca(self.config.kubeconfig) if self.config.kubeconfig else None
-                        if ca is None:
-                            log.warning("no ca_file and no CA in the kubeconfig: %s is not started", name)
-                            continue
-                        kwargs["ca_data"] = ca
+                kwargs = cls.options(self.config)
+                if kwargs is None:
+                    log.warning("the configuration lacks what %s needs: it is not started", name)
+                    continue
                 self.controllers[name] = cls(self.client, self.factory, workers=self.config.workers(name),
                                              namespace_filter=flt, recorder=recorder, **kwargs)
                 self._recorders.append(recorder)

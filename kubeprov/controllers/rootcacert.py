@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, meta
@@ -18,8 +21,34 @@ DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserv
                "distributions of Kubernetes clusters.")
 
 
+def kubeconfig_ca(path: str) -> str | None:
+    """The CA bundle the kubeconfig trusts for its current cluster (PEM), if any."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        current = doc.get("current-context")
+        contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
+        cluster_name = contexts.get(current, {}).get("cluster")
+        clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
+        cluster = clusters.get(cluster_name) or next(iter(clusters.values()), {})
+        if cluster.get("certificate-authority-data"):
+            return base64.b64decode(cluster["certificate-authority-data"]).decode()
+        if cluster.get("certificate-authority"):
+            ca = Path(cluster["certificate-authority"])
+            return (ca if ca.is_absolute() else Path(path).parent / ca).read_text()
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return None
+
+
 class RootCACertPublisher(Controller):
     name = "root-ca-cert-publisher"
+
+    @classmethod
+    def options(cls, config: Any) -> dict[str, Any] | None:
+        if config.ca_file:
+            return {"ca_file": config.ca_file}
+        ca = kubeconfig_ca(config.kubeconfig) if config.kubeconfig else None
+        return {"ca_data": ca} if ca is not None else None
 
     def __init__(self, *args: Any, ca_file: str | Path | None = None, ca_data: str | None = None,
                  **kwargs: Any) -> None:

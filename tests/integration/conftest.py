@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeprov.api.client import ApiClient
 from kubeprov.etcd import EtcdClient, EtcdServerTLS, EtcdTLS, LocalEtcd
 from kubeprov.pki import NodeSpec, PkiSpec, generate_pki
 from tests.integration.apiserver_fixture import ApiServerForTest, start_apiserver
@@ -122,3 +123,10 @@ async def etcd(etcd_server: EtcdTestServer) -> AsyncIterator[EtcdForTest]:
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerForTest]:
     """One API server (own etcd, TLS, our PKI) for the session; tests use namespaces of their own."""
     yield from start_apiserver(tmp_path_factory.mktemp("apiserver"))
+
+
+@pytest.fixture
+async def api_client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
+    """Our async client with the admin identity against the session's API server."""
+    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-integration-test") as client:
+        yield client
