@@ -21,6 +21,7 @@ from kubeprov.api.client import ApiClient
 from kubeprov.etcd import EtcdClient, EtcdServerTLS, EtcdTLS, LocalEtcd
 from kubeprov.pki import NodeSpec, PkiSpec, generate_pki
 from tests.integration.apiserver_fixture import ApiServerForTest, start_apiserver
+from tests.integration.dev_cluster import DevClusterForTest, start_dev_cluster
 
 ETCD_MEMBER = NodeSpec("etcd-test", ("127.0.0.1",))
 
@@ -130,3 +131,9 @@ async def api_client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
     """Our async client with the admin identity against the session's API server."""
     async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-integration-test") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevClusterForTest]:
+    """`kubeprov dev up --hollow-nodes 5` for the session: acceptance tests use namespaces of their own."""
+    yield from start_dev_cluster(tmp_path_factory.mktemp("devcluster"))
