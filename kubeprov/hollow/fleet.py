@@ -114,6 +114,9 @@ class HollowFleet:
         async def start_one(node: HollowNode) -> None:
             async with gate:
                 await node.start()
+            existing = self.node_informer.get("", node.name)
+            if existing is not None:  # a Node already annotated (e.g. dead) before this fleet started
+                node.node_event(existing)
             for pod in self.pods_on(node.name):
                 node.pod_event(pod)
 

@@ -17,6 +17,15 @@ annotations ``hollow.kubeprov.dev/exit-code`` (``N``) and/or ``hollow.kubeprov.d
 (after ``S`` seconds; exit code 0 when only the run time is given). Pod status goes through
 ``pods/status`` updates guarded by the resourceVersion (re-read and retried on a conflict).
 
+Controls from outside (kubectl), for acceptance tests and demos:
+
+* ``hollow.kubeprov.dev/dead: "true"`` on the **Node**: the node acts like a powered-off kubelet. It stops
+  renewing its Lease and posting its status, and its pods stop moving (no phase changes, no deletions
+  finished). Removing the annotation (or any other value) revives it: Lease and status are posted at once
+  and the pods it holds carry on (pods deleted meanwhile are then removed).
+* ``hollow.kubeprov.dev/fail: "<exit code>"`` on a **Pod**: its running containers exit now with that code
+  (``restartPolicy`` applies), once per new value of the annotation.
+
 Nodes get no watches of their own: :class:`~kubeprov.hollow.fleet.HollowFleet` feeds them events
 from one shared pod informer and one node informer.
 """
@@ -46,6 +55,8 @@ log = logging.getLogger("kubeprov.hollow")
 
 EXIT_CODE_ANNOTATION = "hollow.kubeprov.dev/exit-code"
 RUN_SECONDS_ANNOTATION = "hollow.kubeprov.dev/run-seconds"
+DEAD_ANNOTATION = "hollow.kubeprov.dev/dead"
+FAIL_ANNOTATION = "hollow.kubeprov.dev/fail"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 KUBELET_VERSION = "v1.32.0"
@@ -294,6 +305,9 @@ class _PodWorker:
         self.start_time = ""
         self.delete_at: float | None = None
         self.written: Obj | None = None
+        # the last hollow.kubeprov.dev/fail value acted on
+        self.fail_seen: str | None = None
+        self.pending_fail: int | None = None
         # a pod that already ended (seen again only because it is being deleted) is just removed
         self.finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         self.terminal = self.finished
@@ -321,16 +335,33 @@ class _PodWorker:
         if _rv(pod) >= _rv(self.pod):
             self.pod = pod
         meta = pod.get("metadata") or {}
+        self._fail_on_request(meta.get("annotations") or {})
         if meta.get("deletionTimestamp") and self.delete_at is None:
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
             self.delete_at = asyncio.get_running_loop().time() + min(grace, self.node.config.stop_delay)
             self.wake.set()
 
+    def _fail_on_request(self, annotations: dict[str, str]) -> None:
+        """The ``hollow.kubeprov.dev/fail`` annotation: fail once per new value (the first one seen included)."""
+        value = annotations.get(FAIL_ANNOTATION)
+        if value is None or value == self.fail_seen:
+            return
+        self.fail_seen = value
+        try:
+            code = int(value) & 0xFF
+        except ValueError:
+            log.warning("pod %s/%s: bad %s annotation", self.namespace, self.name, FAIL_ANNOTATION)
+            return
+        self.fail(code)
+
     def fail(self, exit_code: int) -> None:
-        for c in self.containers:
-            if c.state == "running":
-                c.forced_code = exit_code
-                c.exit_at = asyncio.get_running_loop().time()
+        """Running containers exit with ``exit_code`` now; before they started, as soon as they start."""
+        running = [c for c in self.containers if c.state == "running"]
+        if not running:
+            self.pending_fail = exit_code
+        for c in running:
+            c.forced_code = exit_code
+            c.exit_at = asyncio.get_running_loop().time()
         self.wake.set()
 
     async def cancel(self) -> None:
@@ -355,6 +386,11 @@ class _PodWorker:
             self.start_time = self.start_time or now_time()
             for c in self.containers:
                 c.start(now)
+        if self.pending_fail is not None and any(c.state == "running" for c in self.containers):
+            code, self.pending_fail = self.pending_fail, None
+            for c in self.containers:
+                if c.state == "running":
+                    c.forced_code, c.exit_at = code, now
         for c in self.containers:
             if c.state == "running" and c.exit_at is not None and now >= c.exit_at:
                 code = c.exit_code if c.forced_code is None else c.forced_code
@@ -839,6 +875,13 @@ class HollowNode:
         if not self.started or (node.get("metadata") or {}).get("uid") != self.uid:
             return
         self.api_node = node
+        dead = ((node.get("metadata") or {}).get("annotations") or {}).get(DEAD_ANNOTATION) == "true"
+        if dead and self.alive:
+            log.info("hollow node %s: told to die (%s)", self.name, DEAD_ANNOTATION)
+            self.die()
+        elif not dead and not self.alive:
+            log.info("hollow node %s: revived", self.name)
+            self.revive()
         ready = [c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
         if self.alive and (not ready or ready[0].get("status") != "True"):
             self._status_needed = True

@@ -11,7 +11,14 @@ import pytest
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
-from kubeprov.hollow import EXIT_CODE_ANNOTATION, RUN_SECONDS_ANNOTATION, HollowFleet, HollowNodeSpec
+from kubeprov.hollow import (
+    DEAD_ANNOTATION,
+    EXIT_CODE_ANNOTATION,
+    FAIL_ANNOTATION,
+    RUN_SECONDS_ANNOTATION,
+    HollowFleet,
+    HollowNodeSpec,
+)
 from tests.integration.apiserver_fixture import ApiServerForTest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -360,3 +367,43 @@ async def test_admission_rejects_pods_that_do_not_fit(client, namespace):
         assert p["status"]["reason"] == "OutOfpods"
     finally:
         await fleet.stop(delete_nodes=True)
+
+
+async def test_dead_annotation_stops_heartbeats_and_removing_it_revives(client, fleet):
+    node = fleet.nodes[1]
+    await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: "true"}}})
+    await until(lambda: asyncio.sleep(0, result=not node.alive))
+    await asyncio.sleep(0.5)  # let an in-flight renewal land
+    before = (await client.get(LEASES, "leases", node.name, "kube-node-lease"))["spec"]["renewTime"]
+    await asyncio.sleep(1.2)
+    assert (await client.get(LEASES, "leases", node.name, "kube-node-lease"))["spec"]["renewTime"] == before
+    await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: None}}})
+
+    async def renewed():
+        lease = await client.get(LEASES, "leases", node.name, "kube-node-lease")
+        return lease["spec"]["renewTime"] > before
+
+    await until(renewed, 5)
+
+
+async def test_dead_annotation_freezes_the_nodes_pods(client, fleet, namespace):
+    node = fleet.nodes[0]
+    await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: "true"}}})
+    try:
+        await until(lambda: asyncio.sleep(0, result=not node.alive))
+        name = await run_pod(client, namespace, node.name, pod("frozen"))
+        await asyncio.sleep(1.0)
+        assert (await client.get("v1", "pods", name, namespace)).get("status", {}).get("phase") == "Pending"
+    finally:
+        await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: None}}})
+    await until(lambda: phase_of(client, namespace, name, "Running"))
+
+
+async def test_fail_annotation_makes_containers_exit_with_its_code(client, fleet, namespace):
+    node = fleet.nodes[0]
+    name = await run_pod(client, namespace, node.name, pod("failing", restart_policy="Never"))
+    await until(lambda: phase_of(client, namespace, name, "Running"))
+    await client.patch("v1", "pods", name, {"metadata": {"annotations": {FAIL_ANNOTATION: "3"}}}, namespace)
+    await until(lambda: phase_of(client, namespace, name, "Failed"))
+    p = await client.get("v1", "pods", name, namespace)
+    assert p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
