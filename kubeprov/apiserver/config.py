@@ -38,6 +38,9 @@ class ApiServerConfig:
     admission_plugins: list[str] = field(
         default_factory=lambda: ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass",
                                  "ResourceQuota", "PodSecurity"])
+    # DefaultTolerationSeconds (when enabled in admission_plugins; kube-apiserver enables it by default)
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
     encryption_provider_config: str = ""
     audit_log_path: str = ""
     kubelet_client_cert_file: str = ""

@@ -19,7 +19,7 @@ from kubeprov import __version__
 from kubeprov.api import status
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver import discovery
-from kubeprov.apiserver.admission import Admission
+from kubeprov.apiserver.admission import Admission, admission_settings
 from kubeprov.apiserver.apply import FieldManager, SchemaStore
 from kubeprov.apiserver.audit import AuditLog
 from kubeprov.apiserver.auth import TokenIssuer, default_policy
@@ -152,7 +152,7 @@ class ApiServer:
                                hooks={("", "services"): ServiceHooks(allocator)},
                                validation=FieldValidation(self.schemas, TypeChecker(BuiltinSchemas())),
                                admission=Admission(self.config.admission_plugins, cache=self.cache, store=self.store,
-                                                   registry=self.registry))
+                                                   registry=self.registry, settings=admission_settings(self.config)))
         self.watches = WatchStream(self.cache, self.render)
         self._setup_security()
         self.crds = CrdController(registry=self.registry, cache=self.cache, store=self.store, schemas=self.schemas)

@@ -16,7 +16,7 @@ def test_unknown_plugin_name_is_refused_with_the_valid_names():
                   registry=cluster.registry)
     assert str(err.value) == (
         "unknown admission plugin 'AlwaysPullImages'; valid plugins: NamespaceLifecycle, LimitRanger, "
-        "ServiceAccount, PodSecurity, DefaultStorageClass, ResourceQuota")
+        "ServiceAccount, PodSecurity, DefaultTolerationSeconds, DefaultStorageClass, ResourceQuota")
 
 
 def test_plugins_run_in_kubernetes_order_whatever_the_configured_order():
@@ -26,7 +26,8 @@ def test_plugins_run_in_kubernetes_order_whatever_the_configured_order():
 
 def test_every_default_plugin_is_known():
     admission = Cluster().admission()
-    assert set(admission.enabled) == set(PLUGIN_NAMES)
+    # DefaultTolerationSeconds is known but off unless the config enables it
+    assert set(admission.enabled) == set(PLUGIN_NAMES) - {"DefaultTolerationSeconds"}
 
 
 async def test_no_plugins_admits_everything():

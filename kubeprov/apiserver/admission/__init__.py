@@ -6,7 +6,8 @@ The REST layer calls :meth:`Admission.mutate` after defaulting (plugins may chan
 :meth:`Admission.validate_delete` before a delete. Enabled plugins always run in Kubernetes' order,
 whatever order the configuration lists them in:
 
-* mutating: NamespaceLifecycle, LimitRanger (defaults), ServiceAccount, DefaultStorageClass
+* mutating: NamespaceLifecycle, LimitRanger (defaults), ServiceAccount, DefaultTolerationSeconds,
+  DefaultStorageClass
 * validating: NamespaceLifecycle, LimitRanger (limits), ServiceAccount, PodSecurity, ResourceQuota
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from kubeprov.apiserver.admission.attributes import DELETE, Attributes
 from kubeprov.apiserver.admission.defaultstorageclass import DefaultStorageClass
+from kubeprov.apiserver.admission.defaulttolerationseconds import DefaultTolerationSeconds, settings_from
 from kubeprov.apiserver.admission.limitranger import LimitRanger
 from kubeprov.apiserver.admission.lookup import Lookup
 from kubeprov.apiserver.admission.namespacelifecycle import NamespaceLifecycle
@@ -30,25 +32,34 @@ ORDERED_PLUGINS: tuple[type[Plugin], ...] = (
     LimitRanger,
     ServiceAccount,
     PodSecurity,
+    DefaultTolerationSeconds,
     DefaultStorageClass,
     ResourceQuota,
 )
 PLUGIN_NAMES: tuple[str, ...] = tuple(p.name for p in ORDERED_PLUGINS)
 
-__all__ = ["PLUGIN_NAMES", "Admission", "Attributes", "Plugin"]
+__all__ = ["PLUGIN_NAMES", "Admission", "Attributes", "Plugin", "admission_settings"]
 
 Obj = dict[str, Any]
 
 
+def admission_settings(config: Any) -> dict[str, dict[str, Any]]:
+    """Plugin constructor keywords taken from an ``ApiServerConfig``."""
+    return {DefaultTolerationSeconds.name: settings_from(config)}
+
+
 class Admission:
-    def __init__(self, plugins: list[str], *, cache: Any, store: Any, registry: Any) -> None:
+    def __init__(self, plugins: list[str], *, cache: Any, store: Any, registry: Any,
+                 settings: dict[str, dict[str, Any]] | None = None) -> None:
+        """``settings`` gives a plugin (by name) its constructor keywords."""
         unknown = [name for name in plugins if name not in PLUGIN_NAMES]
         if unknown:
             raise ValueError(f"unknown admission plugin{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(repr(n) for n in unknown)}; valid plugins: {', '.join(PLUGIN_NAMES)}")
         self.lookup = Lookup(cache, store, registry)
         enabled = set(plugins)
-        self.plugins: list[Plugin] = [cls(self.lookup) for cls in ORDERED_PLUGINS if cls.name in enabled]
+        self.plugins: list[Plugin] = [cls(self.lookup, **(settings or {}).get(cls.name, {}))
+                                      for cls in ORDERED_PLUGINS if cls.name in enabled]
         self._mutating = [p for p in self.plugins if p.mutating]
         self._validating = [p for p in self.plugins if p.validating]
 
