@@ -16,11 +16,13 @@ def up(
     directory: Path = typer.Option(..., "--dir", help="Folder for etcd data, PKI, logs and admin.kubeconfig."),
     port: int = typer.Option(6443, "--port", help="Port of the API server on 127.0.0.1."),
     hollow_nodes: int = typer.Option(0, "--hollow-nodes", help="Also run this many simulated nodes."),
+    standby: bool = typer.Option(False, "--standby",
+                                 help="Also run a standby scheduler and controller manager (leader election)."),
 ) -> None:
     """Start etcd and every control-plane component in the background; return when ready."""
     from kubeprov.lifecycle.dev import dev_up
 
-    cluster = dev_up(directory, port, hollow_nodes)
+    cluster = dev_up(directory, port, hollow_nodes, standby)
     console = make_console()
     console.print(f"control plane ready at {cluster.url}")
     console.print(f"kubectl --kubeconfig {cluster.kubeconfig} get namespaces")

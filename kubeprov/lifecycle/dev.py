@@ -21,6 +21,8 @@ from kubeprov.state.atomic import atomic_write
 
 NODE = "dev"
 READY_TIMEOUT = 40.0
+# component -> the record name of its standby instance (`dev up --standby`)
+STANDBYS = {"scheduler": "scheduler-standby", "controller-manager": "controller-manager-standby"}
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def _wait_ready(url: str, ca: Path, log: Path, timeout: float) -> None:
                         f"its log ({log}) ends with:\n{tail}")
 
 
-def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0) -> DevCluster:
+def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bool = False) -> DevCluster:
     """Start etcd, the API server, the scheduler, the controller manager and optionally a fleet of
-    hollow nodes in the background; idempotent while they run."""
+    hollow nodes in the background; idempotent while they run. With ``standby``, a second scheduler and
+    controller manager (same configs, other identities) wait for the leader Leases, to test failover."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     table = ProcessTable(directory / "processes.json")
@@ -71,6 +74,7 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0) -> DevClust
     kubeconfig = directory / "admin.kubeconfig"
     names = {r.name for r in table.running()}
     wanted = {"etcd", "apiserver", "scheduler", "controller-manager"} | ({"hollow-nodes"} if hollow_nodes else set())
+    wanted |= set(STANDBYS.values()) if standby else set()
     if wanted <= names and kubeconfig.exists():
         return DevCluster(directory, url, kubeconfig)
     if names:
@@ -109,6 +113,9 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0) -> DevClust
     # the controllers run with the admin identity until per-controller roles exist
     _start_component(table, directory, "controller-manager", "kubeprov.controllers", render(
         "controller-manager.yaml.j2", kubeconfig=kubeconfig, ca_file=pki / "ca.crt", health_port=0))
+    if standby:
+        for name, standby_name in STANDBYS.items():
+            _start_standby(table, directory, name, standby_name)
     if hollow_nodes:
         log_path = logs / "hollow.log"
         with open(log_path, "ab") as out:
@@ -127,6 +134,12 @@ def _start_component(table: ProcessTable, directory: Path, name: str, module: st
         proc = subprocess.Popen([sys.executable, "-m", module, "--config", str(config)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     table.add(ProcessRecord(name, proc.pid, str(config)))
+
+
+def _start_standby(table: ProcessTable, directory: Path, name: str, standby_name: str) -> None:
+    """A second instance of component ``name`` on a copy of its config (its own file, so its own record)."""
+    module = {"scheduler": "kubeprov.scheduler", "controller-manager": "kubeprov.controllers"}[name]
+    _start_component(table, directory, standby_name, module, (directory / f"{name}.yaml").read_text())
 
 
 def _wait_nodes(kubeconfig: Path, count: int, log: Path, timeout: float = 60.0) -> None:

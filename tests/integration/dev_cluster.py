@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,17 @@ from kubeprov.etcd.local import free_port
 
 KUBEPROV = Path(sys.executable).parent / "kubeprov"
 HOLLOW_NODES = 5
+
+
+def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "") -> Any:
+    """Call ``check`` until it returns something truthy (returned); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what or check}"
+        time.sleep(interval)
 
 
 @dataclass
@@ -58,15 +69,25 @@ class DevClusterForTest:
             time.sleep(0.3)
         return name
 
+    def processes(self) -> dict[str, int]:
+        """The PIDs `dev up` recorded in processes.json, by component name."""
+        return {r["name"]: r["pid"] for r in json.loads((self.directory / "processes.json").read_text())}
+
+    def log_text(self, component: str) -> str:
+        return (self.directory / "logs" / f"{component}.log").read_text(errors="replace")
+
     def apply(self, namespace: str, manifest: dict[str, Any] | str) -> str:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.ok("-n", namespace, "apply", "-f", "-", input=text)
 
 
-def start_dev_cluster(root: Path, hollow_nodes: int = HOLLOW_NODES) -> Iterator[DevClusterForTest]:
+def start_dev_cluster(root: Path, hollow_nodes: int = HOLLOW_NODES,
+                      standby: bool = False) -> Iterator[DevClusterForTest]:
+    """`kubeprov dev up` in ``root/dev`` (``--standby``: with a standby scheduler and controller manager)."""
     folder = root / "dev"
     up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(folder), "--port", str(free_port()),
-                         "--hollow-nodes", str(hollow_nodes)], capture_output=True, text=True, timeout=240)
+                         "--hollow-nodes", str(hollow_nodes), *(["--standby"] if standby else [])],
+                        capture_output=True, text=True, timeout=240)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield DevClusterForTest(folder, root)
