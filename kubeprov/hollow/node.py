@@ -595,6 +595,7 @@ class HollowNode:
         self.api_node: Obj | None = None
         self.alive_event = asyncio.Event()
         self.alive_event.set()
+        self.dead_by_annotation = False
         self.workers: dict[str, _PodWorker] = {}
         self.lease_renewals = 0
         self.status_updates = 0
@@ -814,6 +815,7 @@ class HollowNode:
 
     def revive(self) -> None:
         """Heartbeat again at once (lease and status)."""
+        self.dead_by_annotation = False
         self._status_needed = self._renew_now = True
         self.alive_event.set()
         self._wake.set()
@@ -879,7 +881,9 @@ class HollowNode:
         if dead and self.alive:
             log.info("hollow node %s: told to die (%s)", self.name, DEAD_ANNOTATION)
             self.die()
-        elif not dead and not self.alive:
+            self.dead_by_annotation = True
+        elif not dead and self.dead_by_annotation:
+            # only a death the annotation caused is undone by removing it (die() from code stays)
             log.info("hollow node %s: revived", self.name)
             self.revive()
         ready = [c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]

@@ -137,3 +137,9 @@ async def api_client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevClusterForTest]:
     """`kubeprov dev up --hollow-nodes 5` for the session: acceptance tests use namespaces of their own."""
     yield from start_dev_cluster(tmp_path_factory.mktemp("devcluster"))
+
+
+@pytest.fixture
+def client(api_client: ApiClient) -> ApiClient:
+    """The same client under the shorter name most controller tests use."""
+    return api_client

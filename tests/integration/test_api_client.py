@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,9 @@ import yaml
 from kubeprov.api.client import ApiClient, ApiConnectionError, resource_path
 from kubeprov.api.status import StatusError
 from kubeprov.etcd.local import free_port
-from tests.integration.apiserver_fixture import ApiServerForTest, extra_server
+from tests.integration.apiserver_fixture import extra_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-test") as c:
-        yield c
 
 
 def configmap(name: str, data: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:

@@ -9,7 +9,6 @@ import json
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -22,14 +21,9 @@ from kubeprov.controllers.replicaset import deletion_rank
 from kubeprov.controllers.rootcacert import DESCRIPTION
 from kubeprov.etcd.local import free_port
 from tests.integration.apiserver_fixture import ApiServerForTest
+from tests.integration.controller_env import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-controllers-test") as c:
-        yield c
 
 
 async def new_namespace(client: ApiClient, prefix: str = "kcm") -> str:
@@ -44,21 +38,6 @@ def config(apiserver: ApiServerForTest, namespaces: list[str], **overrides: obje
     values.update(overrides)
     return ControllerManagerConfig.from_dict(values)
 
-
-async def eventually(check, timeout: float = 15.0, interval: float = 0.1):
-    """Call the async ``check`` until it returns something truthy."""
-    last = None
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                last = await check()
-            except StatusError as exc:
-                if exc.code != 404:
-                    raise
-                last = None
-            if last:
-                return last
-            await asyncio.sleep(interval)
 
 
 def replicaset(name: str, replicas: int, app: str) -> dict:

@@ -5,13 +5,12 @@ Recreate, pause, revisions and history cleanup."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from kubeprov.api.client import ApiClient
-from kubeprov.api.informer import Informer, SharedInformerFactory
+from kubeprov.api.informer import Informer
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.deployment import DeploymentController
 from kubeprov.controllers.deployment_util import (
@@ -24,54 +23,18 @@ from kubeprov.controllers.deployment_util import (
     resolve_fenceposts,
 )
 from kubeprov.controllers.replicaset import ReplicaSetController, is_ready
-from kubeprov.hollow import HollowFleet, HollowNodeSpec
-from kubeprov.scheduler.config import SchedulerConfig
-from kubeprov.scheduler.service import Scheduler
 from tests.integration.apiserver_fixture import ApiServerForTest
+from tests.integration.controller_env import ControllerEnv, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
-class Env:
-    def __init__(self, apiserver: ApiServerForTest, client: ApiClient) -> None:
-        self.apiserver = apiserver
-        self.client = client
-        self.tag = uuid.uuid4().hex[:6]
-        self.ns = apiserver.namespace("deploy")
-        self.scheduler_name = f"deploy-sched-{self.tag}"
-        self.pool = {"test.kubeprov.io/deploy-pool": self.tag}
-
-    async def start(self) -> None:
-        await self.client.create("v1", "serviceaccounts", {"metadata": {"name": "default"}}, self.ns)
-        specs = [HollowNodeSpec(f"deploy-{self.tag}-{i}", labels=dict(self.pool)) for i in range(2)]
-        self.fleet = HollowFleet(self.client, specs, lease_interval=1.0, status_interval=5.0, stop_delay=0.0)
-        await self.fleet.start()
-        self.scheduler = Scheduler(SchedulerConfig(scheduler_name=self.scheduler_name, leader_elect=False,
-                                                   health_port=0), client=self.client)
-        await self.scheduler.start()
-        self.factory = SharedInformerFactory(self.client)
-
-        def only(ns: str) -> bool:
-            return ns == self.ns
-        self.controllers = [ReplicaSetController(self.client, self.factory, namespace_filter=only),
-                            DeploymentController(self.client, self.factory, namespace_filter=only)]
-        await self.factory.start()
-        for c in self.controllers:
-            await c.start(10)
-
-    async def stop(self) -> None:
-        for c in self.controllers:
-            await c.stop()
-        await self.factory.stop()
-        await self.scheduler.stop()
-        await self.fleet.stop(delete_nodes=True)
+class Env(ControllerEnv):
+    """The controller test bed with the ReplicaSet and Deployment controllers, plus deployment helpers."""
 
     def deployment(self, name: str, replicas: int, image: str = "nginx:1", **spec: object) -> dict:
         body = {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                "template": {"metadata": {"labels": {"app": name}},
-                             "spec": {"schedulerName": self.scheduler_name, "nodeSelector": dict(self.pool),
-                                      "terminationGracePeriodSeconds": 0,
-                                      "containers": [{"name": "c", "image": image}]}}}
+                "template": {"metadata": {"labels": {"app": name}}, "spec": self.pod_spec(image)}}
         body.update(spec)
         return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": body}
 
@@ -93,16 +56,12 @@ class Env:
         items, _ = await self.client.list_all("apps/v1", "replicasets", self.ns, label_selector=f"app={name}")
         return sorted(items, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION, "0")))
 
-    async def pods(self, name: str) -> list[dict]:
-        items, _ = await self.client.list_all("v1", "pods", self.ns, label_selector=f"app={name}")
-        return items
-
     async def complete(self, name: str, timeout: float = 20.0) -> dict:
         """Wait for what ``kubectl rollout status`` waits for; return the deployment."""
         async def check():
             d = await self.get(name)
             st, want = d.get("status") or {}, d["spec"]["replicas"]
-            pods = [p for p in await self.pods(name) if not p["metadata"].get("deletionTimestamp")]
+            pods = await self.pods(f"app={name}")
             if (st.get("observedGeneration", 0) >= d["metadata"]["generation"] and st.get("updatedReplicas", 0) == want
                     and st.get("replicas", 0) == want and st.get("availableReplicas", 0) == want
                     and len(pods) == want):
@@ -110,30 +69,12 @@ class Env:
             return None
         return await eventually(check, timeout)
 
-    def kubectl(self, *args: str):
-        return asyncio.to_thread(self.apiserver.kubectl, "-n", self.ns, *args)
-
-
-async def eventually(check, timeout: float = 20.0, interval: float = 0.1):
-    async with asyncio.timeout(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(interval)
-
 
 @pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="deployment-test") as c:
-        yield c
-
-
-@pytest.fixture
-async def env(apiserver: ApiServerForTest, client: ApiClient) -> AsyncIterator[Env]:
-    e = Env(apiserver, client)
-    await e.start()
+async def env(apiserver: ApiServerForTest, api_client: ApiClient) -> AsyncIterator[Env]:
+    e = Env(apiserver, api_client, "deploy")
     try:
+        await e.start([ReplicaSetController, DeploymentController])
         yield e
     finally:
         await e.stop()
@@ -219,7 +160,7 @@ async def test_create_rollout_and_undo(env: Env):
     assert new["metadata"]["annotations"][REVISION] == "2" and d["metadata"]["annotations"][REVISION] == "2"
     assert new["metadata"]["annotations"]["kubernetes.io/change-cause"] == "image v2"
     assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
-    pods = await env.pods("web")
+    pods = await env.pods("app=web", active_only=False)
     assert all(p["metadata"]["labels"][HASH_LABEL] == new["metadata"]["labels"][HASH_LABEL] for p in pods
                if not p["metadata"].get("deletionTimestamp"))
 

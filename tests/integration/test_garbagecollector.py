@@ -19,12 +19,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-gc-test") as c:
-        yield c
-
-
-@pytest.fixture
 async def namespace(apiserver: ApiServerForTest, client: ApiClient) -> str:
     ns = apiserver.namespace("gc")
     await client.create("v1", "serviceaccounts", {"metadata": {"name": "default"}}, ns)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 import yaml
@@ -13,15 +12,9 @@ import yaml
 from kubeprov.api.client import ApiClient
 from kubeprov.api.informer import Informer, SharedInformerFactory, namespace_index
 from kubeprov.etcd.local import free_port
-from tests.integration.apiserver_fixture import ApiServerForTest, extra_server
+from tests.integration.apiserver_fixture import extra_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-informer-test") as c:
-        yield c
 
 
 def configmap(name: str, data: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:

@@ -32,12 +32,6 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
 @pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="kubeprov-nodelifecycle-test") as c:
-        yield c
-
-
-@pytest.fixture
 async def namespace(apiserver: ApiServerForTest, client: ApiClient) -> str:
     ns = apiserver.namespace("nlc")
     await client.create("v1", "serviceaccounts", {"metadata": {"name": "default"}}, ns)

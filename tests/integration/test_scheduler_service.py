@@ -30,12 +30,6 @@ from tests.integration.apiserver_fixture import ApiServerForTest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
-@pytest.fixture
-async def client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, user_agent="scheduler-test") as c:
-        yield c
-
-
 class Env:
     """A namespace with its default service account, a scheduler name and a node label of its own."""
 
