@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 DEFAULT_CONCURRENCY = {"serviceaccount": 1, "root-ca-cert-publisher": 1, "namespace": 10, "replicaset": 5,
-                       "replicationcontroller": 5}
+                       "replicationcontroller": 5, "statefulset": 5,
+                       "persistentvolume-binder": 2, "hostpath-provisioner": 2}
 
 
 @dataclass
@@ -44,6 +45,8 @@ class ControllerManagerConfig:
     concurrency: dict[str, int] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
     sync_timeout: float = 60.0
+    hostpath_base_dir: str = "/var/lib/kubeprov/volumes"  # where hostpath-provisioner volumes live on nodes
+    create_default_storage_class: bool = True  # hostpath-provisioner makes StorageClass standard the default
     log_level: str = "info"
 
     def workers(self, controller: str) -> int:

@@ -31,6 +31,9 @@ from kubeprov.controllers.nodelifecycle import NodeLifecycleController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from kubeprov.controllers.rootcacert import RootCACertPublisher
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
+from kubeprov.controllers.statefulset import StatefulSetController
+from kubeprov.controllers.volumes.hostpath import HostPathProvisioner
+from kubeprov.controllers.volumes.pvbinder import PersistentVolumeBinder
 
 log = logging.getLogger("kubeprov.controllers.manager")
 
@@ -43,12 +46,17 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "nodelifecycle": NodeLifecycleController,
+    "statefulset": StatefulSetController,
+    "persistentvolume-binder": PersistentVolumeBinder,
+    "hostpath-provisioner": HostPathProvisioner,
 }
 # kube-controller-manager also accepts these names
 ALIASES = {
     "deployment-controller": "deployment",
     "garbage-collector-controller": "garbagecollector",
     "node-lifecycle-controller": "nodelifecycle",
+    "statefulset-controller": "statefulset",
+    "persistentvolume-binder-controller": "persistentvolume-binder",
     "serviceaccount-controller": "serviceaccount",
     "root-ca-certificate-publisher-controller": "root-ca-cert-publisher",
     "root-ca-cert-publisher-controller": "root-ca-cert-publisher",
