@@ -47,6 +47,9 @@ class ControllerManagerConfig:
     sync_timeout: float = 60.0
     hostpath_base_dir: str = "/var/lib/kubeprov/volumes"  # where hostpath-provisioner volumes live on nodes
     create_default_storage_class: bool = True  # hostpath-provisioner makes StorageClass standard the default
+    # each controller acts as its own ServiceAccount in kube-system (kube-controller-manager's
+    # --use-service-account-credentials); the kubeconfig's identity keeps the informers and the Lease
+    use_service_account_credentials: bool = False
     log_level: str = "info"
 
     def workers(self, controller: str) -> int:

@@ -26,10 +26,11 @@ from kubeprov.controllers.base import Controller
 from kubeprov.controllers.config import ControllerManagerConfig
 from kubeprov.controllers.deployment import DeploymentController
 from kubeprov.controllers.garbagecollector import GarbageCollector
+from kubeprov.controllers.identities import ControllerIdentities, service_account_for
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.nodelifecycle import NodeLifecycleController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
-from kubeprov.controllers.rootcacert import RootCACertPublisher
+from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
 from kubeprov.controllers.statefulset import StatefulSetController
 from kubeprov.controllers.volumes.hostpath import HostPathProvisioner
@@ -94,6 +95,7 @@ class ControllerManager:
         self.controllers: dict[str, Controller] = {}
         self.factory: SharedInformerFactory | None = None
         self._recorders: list[EventRecorder] = []
+        self._identities: ControllerIdentities | None = None
         self._elector: LeaderElector | None = None
         self._elect_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -185,12 +187,13 @@ class ControllerManager:
             flt = self.namespace_filter()
             for name in self.enabled:
                 cls = CONTROLLERS[name]
-                recorder = EventRecorder(self.client, f"{name}-controller", self.identity.split("_")[0])
                 kwargs = cls.options(self.config)
                 if kwargs is None:
                     log.warning("the configuration lacks what %s needs: it is not started", name)
                     continue
-                self.controllers[name] = cls(self.client, self.factory, workers=self.config.workers(name),
+                client = await self._controller_client(name, cls)
+                recorder = EventRecorder(client, f"{name}-controller", self.identity.split("_")[0])
+                self.controllers[name] = cls(client, self.factory, workers=self.config.workers(name),
                                              namespace_filter=flt, recorder=recorder, **kwargs)
                 self._recorders.append(recorder)
                 await recorder.start()
@@ -198,6 +201,20 @@ class ControllerManager:
             for name, controller in self.controllers.items():
                 await controller.start(self.config.sync_timeout)
                 log.info("started controller %s", name)
+
+    async def _controller_client(self, name: str, cls: type[Controller]) -> ApiClient:
+        """The manager's client, or with ``use_service_account_credentials`` one acting as the controller's
+        own ServiceAccount."""
+        if not self.config.use_service_account_credentials:
+            return self.client
+        account = service_account_for(name, cls)
+        if not account:
+            log.warning("controller %s has no ServiceAccount of its own; it uses the manager's identity", name)
+            return self.client
+        if self._identities is None:
+            ca = kubeconfig_ca(self.config.kubeconfig) if self.config.kubeconfig and not self.config.ca_file else None
+            self._identities = ControllerIdentities(self.client, ca_file=self.config.ca_file or None, ca_data=ca)
+        return await self._identities.client_for(account)
 
     async def _stop_controllers(self) -> None:
         async with self._lock:
@@ -211,6 +228,9 @@ class ControllerManager:
                 with contextlib.suppress(Exception):
                     await recorder.stop()
             self._recorders = []
+            if self._identities is not None:
+                await self._identities.close()
+                self._identities = None
             if self.leading:
                 log.info("%s stopped its controllers", self.identity)
             self.leading = False

@@ -110,9 +110,10 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     kubeconfig.chmod(0o600)
     _start_component(table, directory, "scheduler", "kubeprov.scheduler", render(
         "scheduler.yaml.j2", kubeconfig=directory / "kubeconfigs" / "scheduler.conf", health_port=0))
-    # the controllers run with the admin identity until per-controller roles exist
+    # the manager as system:kube-controller-manager, each controller as its own kube-system ServiceAccount
     _start_component(table, directory, "controller-manager", "kubeprov.controllers", render(
-        "controller-manager.yaml.j2", kubeconfig=kubeconfig, ca_file=pki / "ca.crt", health_port=0))
+        "controller-manager.yaml.j2", kubeconfig=directory / "kubeconfigs" / "controller-manager.conf",
+        ca_file=pki / "ca.crt", health_port=0, use_service_account_credentials=True))
     if standby:
         for name, standby_name in STANDBYS.items():
             _start_standby(table, directory, name, standby_name)

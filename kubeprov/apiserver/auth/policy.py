@@ -2,9 +2,9 @@
 
 The API server creates these at start-up (and keeps the ``autoupdate`` ones current); they are
 what ``kubectl get clusterroles`` shows on a fresh Kubernetes cluster. Rules guarded by feature
-gates that are off by default in 1.32 are left out, as are the per-controller
-``system:controller:*`` ClusterRoles, which only matter to a controller manager that runs each
-controller under its own service account.
+gates that are off by default in 1.32 are left out. The per-controller ``system:controller:*``
+ClusterRoles (bound to ServiceAccounts in kube-system, used by a controller manager that runs each
+controller under its own service account) are there for the controllers kubeprov has.
 
 A few objects are not Kubernetes' own but what a cluster set up with bootstrap tokens needs:
 the public ``cluster-info`` ConfigMap readable by anyone, and the node bootstrap / certificate
@@ -299,6 +299,187 @@ def _controller_manager_rules() -> list[dict]:
         rule(("list", "watch"), ("*",), ("*",)),
         rule(("create",), (_CORE,), ("serviceaccounts/token",)),
     ]
+
+
+def _controller_rules() -> dict[str, list[dict]]:
+    """``system:controller:<account>`` rules of Kubernetes 1.32's controller policy, for kubeprov's controllers."""
+    cert = "certificates.k8s.io"
+    apps_ext = ("apps", "extensions")
+    return {
+        "cronjob-controller": [
+            rule(("get", "list", "watch", "update"), ("batch",), ("cronjobs",)),
+            rule(("get", "list", "watch", "create", "update", "delete", "patch"), ("batch",), ("jobs",)),
+            rule(("update",), ("batch",), ("cronjobs/status",)),
+            rule(("update",), ("batch",), ("cronjobs/finalizers",)),
+            rule(("list", "watch", "delete"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "daemon-set-controller": [
+            rule(READ, apps_ext, ("daemonsets",)),
+            rule(("update",), apps_ext, ("daemonsets/status",)),
+            rule(("update",), apps_ext, ("daemonsets/finalizers",)),
+            rule(("list", "watch"), (_CORE,), ("nodes",)),
+            rule(("list", "watch", "create", "delete", "patch"), (_CORE,), ("pods",)),
+            rule(("create",), (_CORE,), ("pods/binding",)),
+            rule(("get", "list", "watch", "create", "delete", "update", "patch"), ("apps",), ("controllerrevisions",)),
+            _events_rule(),
+        ],
+        "deployment-controller": [
+            # Kubernetes gives update only; kubeprov's controller records the revision annotation with a patch
+            rule(("get", "list", "watch", "update", "patch"), apps_ext, ("deployments",)),
+            rule(("update",), apps_ext, ("deployments/status",)),
+            rule(("update",), apps_ext, ("deployments/finalizers",)),
+            rule(("get", "list", "watch", "create", "update", "patch", "delete"), apps_ext, ("replicasets",)),
+            rule(("get", "list", "watch", "update"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "disruption-controller": [
+            rule(READ, apps_ext, ("deployments",)),
+            rule(READ, apps_ext, ("replicasets",)),
+            rule(READ, (_CORE,), ("replicationcontrollers",)),
+            rule(READ, ("policy",), ("poddisruptionbudgets",)),
+            rule(READ, ("apps",), ("statefulsets",)),
+            rule(("update",), ("policy",), ("poddisruptionbudgets/status",)),
+            rule(("patch", "update"), (_CORE,), ("pods/status",)),
+            rule(("get",), ("*",), ("*/scale",)),
+            _events_rule(),
+        ],
+        "endpoint-controller": [
+            rule(READ, (_CORE,), ("services", "pods")),
+            rule(("get", "list", "watch", "create", "update", "delete"), (_CORE,), ("endpoints",)),
+            rule(("create",), (_CORE,), ("endpoints/restricted",)),
+            _events_rule(),
+        ],
+        "endpointslice-controller": [
+            rule(READ, (_CORE,), ("services", "pods", "nodes")),
+            rule(("update",), (_CORE,), ("services/finalizers",)),
+            rule(("get", "list", "watch", "create", "update", "delete"), ("discovery.k8s.io",), ("endpointslices",)),
+            _events_rule(),
+        ],
+        "generic-garbage-collector": [
+            rule(("get", "list", "watch", "patch", "update", "delete"), ("*",), ("*",)),
+            _events_rule(),
+        ],
+        "horizontal-pod-autoscaler": [
+            rule(READ, ("autoscaling",), ("horizontalpodautoscalers",)),
+            rule(("update",), ("autoscaling",), ("horizontalpodautoscalers/status",)),
+            rule(("get", "update"), ("*",), ("*/scale",)),
+            rule(("list", "watch"), (_CORE,), ("pods",)),
+            rule(("list", "watch"), ("metrics.k8s.io",), ("pods",)),
+            rule(READ, ("custom.metrics.k8s.io",), ("*",)),
+            rule(READ, ("external.metrics.k8s.io",), ("*",)),
+            _events_rule(),
+        ],
+        "job-controller": [
+            rule(("get", "list", "watch", "update", "patch"), ("batch",), ("jobs",)),
+            rule(("update",), ("batch",), ("jobs/status",)),
+            rule(("update",), ("batch",), ("jobs/finalizers",)),
+            rule(("list", "watch", "create", "delete", "patch"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "namespace-controller": [
+            rule(("get", "list", "watch", "delete"), (_CORE,), ("namespaces",)),
+            rule(("update",), (_CORE,), ("namespaces/finalize", "namespaces/status")),
+            rule(("get", "list", "watch", "delete", "deletecollection"), ("*",), ("*",)),
+        ],
+        "node-controller": [
+            rule(("get", "list", "watch", "update", "delete", "patch"), (_CORE,), ("nodes",)),
+            rule(("patch", "update"), (_CORE,), ("nodes/status",)),
+            rule(("patch", "update"), (_CORE,), ("pods/status",)),
+            rule(("list", "watch", "get", "delete"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "persistent-volume-binder": [
+            rule(("get", "list", "watch", "update", "create", "delete"), (_CORE,), ("persistentvolumes",)),
+            rule(("update",), (_CORE,), ("persistentvolumes/status",)),
+            # Kubernetes gives update only; kubeprov's binder annotates claims with a patch
+            rule(("get", "list", "watch", "update", "patch"), (_CORE,), ("persistentvolumeclaims",)),
+            rule(("update",), (_CORE,), ("persistentvolumeclaims/status",)),
+            rule(("list", "watch", "get", "create", "delete"), (_CORE,), ("pods",)),
+            rule(READ, ("storage.k8s.io",), ("storageclasses",)),
+            rule(("list", "watch"), (_CORE,), ("nodes",)),
+            _events_rule(),
+            rule(("watch",), (_CORE,), ("events",)),
+            rule(("get",), (_CORE,), ("services",)),
+        ],
+        "replicaset-controller": [
+            rule(("get", "list", "watch", "update"), apps_ext, ("replicasets",)),
+            rule(("update",), apps_ext, ("replicasets/status",)),
+            rule(("update",), apps_ext, ("replicasets/finalizers",)),
+            rule(("list", "watch", "patch", "create", "delete"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "replication-controller": [
+            rule(("get", "list", "watch", "update"), (_CORE,), ("replicationcontrollers",)),
+            rule(("update",), (_CORE,), ("replicationcontrollers/status",)),
+            rule(("update",), (_CORE,), ("replicationcontrollers/finalizers",)),
+            rule(("list", "watch", "patch", "create", "delete"), (_CORE,), ("pods",)),
+            _events_rule(),
+        ],
+        "resourcequota-controller": [
+            rule(("list", "watch"), ("*",), ("*",)),
+            rule(("update",), (_CORE,), ("resourcequotas/status",)),
+            _events_rule(),
+        ],
+        "service-account-controller": [
+            rule(("create",), (_CORE,), ("serviceaccounts",)),
+            _events_rule(),
+        ],
+        "statefulset-controller": [
+            rule(("list", "watch"), (_CORE,), ("pods",)),
+            rule(READ, ("apps",), ("statefulsets",)),
+            rule(("update",), ("apps",), ("statefulsets/status",)),
+            rule(("update",), ("apps",), ("statefulsets/finalizers",)),
+            rule(("get", "create", "delete", "update", "patch"), (_CORE,), ("pods",)),
+            rule(("get", "create", "delete", "update", "patch", "list", "watch"), ("apps",), ("controllerrevisions",)),
+            rule(("get", "create", "list", "watch"), (_CORE,), ("persistentvolumeclaims",)),
+            # Kubernetes gives update and delete; kubeprov's controller sets claim owners with a patch
+            rule(("update", "delete", "patch"), (_CORE,), ("persistentvolumeclaims",)),
+            rule(("update",), (_CORE,), ("pods/finalizers",)),
+            _events_rule(),
+        ],
+        "certificate-controller": [
+            rule(("get", "list", "watch", "delete"), (cert,), ("certificatesigningrequests",)),
+            rule(("update",), (cert,), ("certificatesigningrequests/status", "certificatesigningrequests/approval")),
+            rule(("approve",), (cert,), ("signers",), names=("kubernetes.io/kube-apiserver-client-kubelet",)),
+            rule(("sign",), (cert,), ("signers",), names=(
+                "kubernetes.io/legacy-unknown", "kubernetes.io/kube-apiserver-client",
+                "kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving")),
+            rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",)),
+            _events_rule(),
+        ],
+        "ttl-after-finished-controller": [
+            rule(("get", "list", "watch", "delete"), ("batch",), ("jobs",)),
+            _events_rule(),
+        ],
+        "root-ca-cert-publisher": [
+            rule(("create", "update"), (_CORE,), ("configmaps",)),
+            _events_rule(),
+        ],
+        # kubeprov's own: a dynamic provisioner of hostPath PersistentVolumes
+        "hostpath-provisioner": [
+            rule(("get", "list", "watch", "create", "delete", "update", "patch"), (_CORE,), ("persistentvolumes",)),
+            rule(("get", "list", "watch", "update", "patch"), (_CORE,), ("persistentvolumeclaims",)),
+            rule(("create", *READ), ("storage.k8s.io",), ("storageclasses",)),
+            rule(READ, (_CORE,), ("nodes",)),
+            _events_rule(),
+        ],
+    }
+
+
+CONTROLLER_ROLE_PREFIX = "system:controller:"
+
+
+def controller_roles() -> list[dict]:
+    """The ``system:controller:<account>`` ClusterRoles, sorted by name as Kubernetes lists them."""
+    return [cluster_role(CONTROLLER_ROLE_PREFIX + account, rules)
+            for account, rules in sorted(_controller_rules().items())]
+
+
+def controller_role_bindings() -> list[dict]:
+    """Each controller role bound to the ServiceAccount ``kube-system/<account>``."""
+    return [cluster_role_binding(CONTROLLER_ROLE_PREFIX + account, [service_account("kube-system", account)])
+            for account in sorted(_controller_rules())]
 
 
 def _signer_approver(signer: str) -> list[dict]:
@@ -610,7 +791,9 @@ def default_policy() -> list[dict]:
     RoleBindings (Kubernetes' defaults), then the bootstrap-token additions."""
     return [
         *default_cluster_roles(),
+        *controller_roles(),
         *default_cluster_role_bindings(),
+        *controller_role_bindings(),
         *default_roles(),
         *default_role_bindings(),
         *bootstrap_token_policy(),
