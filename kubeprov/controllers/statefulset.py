@@ -226,7 +226,8 @@ class StatefulSetController(Controller):
             await self._delete_pod(sts, live[ordinal])
 
     async def _create_pod(self, sts: Obj, pod: Obj, ordinal: int) -> None:
-        await self._ensure_claims(sts, None, ordinal)
+        if not await self._ensure_claims(sts, None, ordinal):
+            return
         name = meta(pod)["name"]
         try:
             await self.client.create("v1", "pods", pod, meta(sts)["namespace"])
@@ -269,31 +270,37 @@ class StatefulSetController(Controller):
 
     # ---- claims ------------------------------------------------------------------------------
 
-    async def _ensure_claims(self, sts: Obj, pod: Obj | None, ordinal: int) -> None:
-        """Create the ordinal's missing claims; bring existing ones' owner references in line."""
+    async def _ensure_claims(self, sts: Obj, pod: Obj | None, ordinal: int) -> bool:
+        """Create the ordinal's missing claims; bring existing ones' owner references in line.
+        False when the namespace is going away (nothing more to make)."""
         namespace = meta(sts)["namespace"]
         for template in su.claim_templates(sts):
             wanted = su.new_claim(sts, template, ordinal, pod)
             existing = self.claims.get(namespace, meta(wanted)["name"])
             if existing is None:
-                await self._create_claim(sts, wanted, ordinal)
+                if not await self._create_claim(sts, wanted, ordinal):
+                    return False
                 continue
             if meta(existing).get("deletionTimestamp"):
                 raise RuntimeError(f"pvc {meta(existing)['name']} is being deleted")
             await self._align_claim_refs(sts, existing, pod, ordinal)
+        return True
 
-    async def _create_claim(self, sts: Obj, claim: Obj, ordinal: int) -> None:
+    async def _create_claim(self, sts: Obj, claim: Obj, ordinal: int) -> bool:
         name, pod_name = meta(claim)["name"], su.pod_name(meta(sts)["name"], ordinal)
         try:
             await self.client.create("v1", "persistentvolumeclaims", claim, meta(sts)["namespace"])
         except StatusError as exc:
             if exc.code == 409:
-                return
+                return True
+            if exc.code == 403 and "terminat" in exc.message:
+                return False
             self.event(sts, "Warning", "FailedCreate", f"create Claim {name} for Pod {pod_name} in StatefulSet "
                                                        f"{meta(sts)['name']} failed error: {exc.message}")
             raise
         self.event(sts, "Normal", "SuccessfulCreate",
                    f"create Claim {name} Pod {pod_name} in StatefulSet {meta(sts)['name']} success")
+        return True
 
     async def _align_claim_refs(self, sts: Obj, claim: Obj, pod: Obj | None, ordinal: int) -> None:
         refs = su.desired_claim_refs(claim, sts, pod, ordinal)
