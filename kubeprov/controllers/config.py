@@ -50,6 +50,11 @@ class ControllerManagerConfig:
     # each controller acts as its own ServiceAccount in kube-system (kube-controller-manager's
     # --use-service-account-credentials); the kubeconfig's identity keeps the informers and the Lease
     use_service_account_credentials: bool = False
+    # csrsigning: the CA that signs approved CSRs (unset: the signer is off) and how long certificates last
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
+    cluster_signing_duration: float = 365 * 24 * 3600.0
+    approve_kubelet_serving: bool = False  # csrapproving: approve nodes' own serving certificates for their addresses
     log_level: str = "info"
 
     def workers(self, controller: str) -> int:

@@ -23,6 +23,7 @@ from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.controllers.base import Controller
+from kubeprov.controllers.certificates import CSRApprovingController, CSRCleanerController, CSRSigningController
 from kubeprov.controllers.config import ControllerManagerConfig
 from kubeprov.controllers.deployment import DeploymentController
 from kubeprov.controllers.garbagecollector import GarbageCollector
@@ -47,6 +48,9 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "nodelifecycle": NodeLifecycleController,
+    "csrapproving": CSRApprovingController,
+    "csrsigning": CSRSigningController,
+    "csrcleaner": CSRCleanerController,
     "statefulset": StatefulSetController,
     "persistentvolume-binder": PersistentVolumeBinder,
     "hostpath-provisioner": HostPathProvisioner,
@@ -56,6 +60,12 @@ ALIASES = {
     "deployment-controller": "deployment",
     "garbage-collector-controller": "garbagecollector",
     "node-lifecycle-controller": "nodelifecycle",
+    "csrapproving-controller": "csrapproving",
+    "csrsigning-controller": "csrsigning",
+    "csrcleaner-controller": "csrcleaner",
+    "certificatesigningrequest-approving-controller": "csrapproving",
+    "certificatesigningrequest-signing-controller": "csrsigning",
+    "certificatesigningrequest-cleaner-controller": "csrcleaner",
     "statefulset-controller": "statefulset",
     "persistentvolume-binder-controller": "persistentvolume-binder",
     "serviceaccount-controller": "serviceaccount",
