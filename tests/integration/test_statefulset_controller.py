@@ -95,6 +95,8 @@ class PodLog:
         self.informer = Informer(client, "v1", "pods", namespace=ns, label_selector=f"app={app}")
         self.created: list[tuple[str, set[str]]] = []
         self.deleted: list[str] = []
+        self.uids: set[str] = set()
+        self.failed: set[str] = set()  # uids seen Failed
         self.informer.add_handler(on_add=self._added, on_update=self._updated, on_delete=self._deleted)
 
     def _ready_now(self) -> set[str]:
@@ -102,9 +104,12 @@ class PodLog:
                 if is_running_and_ready(p) and not p["metadata"].get("deletionTimestamp")}
 
     def _added(self, pod: dict) -> None:
+        self.uids.add(pod["metadata"]["uid"])
         self.created.append((pod["metadata"]["name"], self._ready_now()))
 
     def _updated(self, old: dict, new: dict) -> None:
+        if (new.get("status") or {}).get("phase") == "Failed":
+            self.failed.add(new["metadata"]["uid"])
         if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
             self.deleted.append(new["metadata"]["name"])
 
@@ -195,6 +200,21 @@ async def test_deleted_pod_comes_back_with_its_name_and_claim(env: ControllerEnv
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-1"}} in pod["spec"]["volumes"]
     again = await env.client.get("v1", "persistentvolumeclaims", "data-db-1", env.ns)
     assert again["metadata"]["uid"] == claim["metadata"]["uid"]
+
+
+async def test_failed_pod_is_deleted_and_made_again(env: ControllerEnv):
+    # bound straight to a node too small for it, the pod is refused by the kubelet and ends Failed
+    body = statefulset(env, "big", 1)
+    pod_spec = body["spec"]["template"]["spec"]
+    pod_spec["nodeName"] = env.node_specs(1)[0].name
+    pod_spec["containers"][0]["resources"] = {"requests": {"cpu": "1000"}}
+    async with PodLog(env.client, env.ns, "big") as log:
+        await create(env, body)
+
+        async def replaced_after_failing() -> bool:
+            return bool(log.failed) and len(log.uids) >= 2  # a pod failed and another was made
+        await eventually(replaced_after_failing, 30)
+    assert {name for name, _ in log.created} == {"big-0"} and "big-0" in log.deleted
 
 
 async def test_rolling_update_respects_the_partition(env: ControllerEnv):
