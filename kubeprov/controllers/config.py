@@ -45,6 +45,9 @@ class ControllerManagerConfig:
     concurrency: dict[str, int] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
     sync_timeout: float = 60.0
+    max_endpoints_per_slice: int = 100  # endpointslice: endpoints per EndpointSlice
+    resource_quota_sync_period: float = 300.0  # resourcequota: seconds between full recounts
+    horizontal_pod_autoscaler_sync_period: float = 15.0  # horizontalpodautoscaling: seconds between syncs
     hostpath_base_dir: str = "/var/lib/kubeprov/volumes"  # where hostpath-provisioner volumes live on nodes
     create_default_storage_class: bool = True  # hostpath-provisioner makes StorageClass standard the default
     # each controller acts as its own ServiceAccount in kube-system (kube-controller-manager's

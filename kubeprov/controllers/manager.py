@@ -26,11 +26,16 @@ from kubeprov.controllers.base import Controller
 from kubeprov.controllers.certificates import CSRApprovingController, CSRCleanerController, CSRSigningController
 from kubeprov.controllers.config import ControllerManagerConfig
 from kubeprov.controllers.deployment import DeploymentController
+from kubeprov.controllers.disruption import DisruptionController
+from kubeprov.controllers.endpoints import EndpointsController
+from kubeprov.controllers.endpointslices import EndpointSliceController
 from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.identities import ControllerIdentities, service_account_for
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.nodelifecycle import NodeLifecycleController
+from kubeprov.controllers.podautoscaler import HorizontalPodAutoscalerController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from kubeprov.controllers.resourcequota import ResourceQuotaController
 from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
 from kubeprov.controllers.statefulset import StatefulSetController
@@ -48,6 +53,11 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "nodelifecycle": NodeLifecycleController,
+    "endpoint": EndpointsController,
+    "endpointslice": EndpointSliceController,
+    "resourcequota": ResourceQuotaController,
+    "disruption": DisruptionController,
+    "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "csrapproving": CSRApprovingController,
     "csrsigning": CSRSigningController,
     "csrcleaner": CSRCleanerController,
@@ -60,6 +70,11 @@ ALIASES = {
     "deployment-controller": "deployment",
     "garbage-collector-controller": "garbagecollector",
     "node-lifecycle-controller": "nodelifecycle",
+    "endpoints-controller": "endpoint",
+    "endpointslice-controller": "endpointslice",
+    "resourcequota-controller": "resourcequota",
+    "disruption-controller": "disruption",
+    "horizontal-pod-autoscaler": "horizontalpodautoscaling",
     "csrapproving-controller": "csrapproving",
     "csrsigning-controller": "csrsigning",
     "csrcleaner-controller": "csrcleaner",
