@@ -25,12 +25,15 @@ from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.controllers.base import Controller
 from kubeprov.controllers.certificates import CSRApprovingController, CSRCleanerController, CSRSigningController
 from kubeprov.controllers.config import ControllerManagerConfig
+from kubeprov.controllers.cronjob import CronJobController
+from kubeprov.controllers.daemonset import DaemonSetController
 from kubeprov.controllers.deployment import DeploymentController
 from kubeprov.controllers.disruption import DisruptionController
 from kubeprov.controllers.endpoints import EndpointsController
 from kubeprov.controllers.endpointslices import EndpointSliceController
 from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.identities import ControllerIdentities, service_account_for
+from kubeprov.controllers.job import JobController
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.nodelifecycle import NodeLifecycleController
 from kubeprov.controllers.podautoscaler import HorizontalPodAutoscalerController
@@ -39,6 +42,7 @@ from kubeprov.controllers.resourcequota import ResourceQuotaController
 from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
 from kubeprov.controllers.statefulset import StatefulSetController
+from kubeprov.controllers.ttlafterfinished import TTLAfterFinishedController
 from kubeprov.controllers.volumes.hostpath import HostPathProvisioner
 from kubeprov.controllers.volumes.pvbinder import PersistentVolumeBinder
 
@@ -53,6 +57,10 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "nodelifecycle": NodeLifecycleController,
+    "daemonset": DaemonSetController,
+    "job": JobController,
+    "cronjob": CronJobController,
+    "ttl-after-finished": TTLAfterFinishedController,
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "resourcequota": ResourceQuotaController,
@@ -70,6 +78,10 @@ ALIASES = {
     "deployment-controller": "deployment",
     "garbage-collector-controller": "garbagecollector",
     "node-lifecycle-controller": "nodelifecycle",
+    "daemonset-controller": "daemonset",
+    "job-controller": "job",
+    "cronjob-controller": "cronjob",
+    "ttl-after-finished-controller": "ttl-after-finished",
     "endpoints-controller": "endpoint",
     "endpointslice-controller": "endpointslice",
     "resourcequota-controller": "resourcequota",
