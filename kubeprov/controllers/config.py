@@ -25,6 +25,7 @@ import yaml
 
 DEFAULT_CONCURRENCY = {"serviceaccount": 1, "root-ca-cert-publisher": 1, "namespace": 10, "replicaset": 5,
                        "replicationcontroller": 5, "statefulset": 5,
+                       "daemonset": 2, "job": 5, "cronjob": 5, "ttl-after-finished": 5,
                        "persistentvolume-binder": 2, "hostpath-provisioner": 2}
 
 
