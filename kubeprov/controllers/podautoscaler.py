@@ -34,6 +34,9 @@ API_VERSION = "autoscaling/v2"
 SYNC_PERIOD = 15.0
 DEFAULT_SCALE_DOWN_WINDOW = 300
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# metric types whose APIs (custom.metrics.k8s.io, external.metrics.k8s.io) are not served here
+UNSERVED_METRIC_REASONS = {"Pods": "FailedGetPodsMetric", "Object": "FailedGetObjectMetric",
+                           "External": "FailedGetExternalMetric"}
 # the scale subresource's resource of the usual kinds (others: lower-case plural of the kind)
 RESOURCES = {"Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets",
              "ReplicationController": "replicationcontrollers"}
@@ -256,11 +259,13 @@ def set_condition(status: Obj, kind: str, ok: bool, reason: str, message: str, n
 
 def metric_name(metric: Obj) -> str:
     """How Kubernetes names a metric in reasons: ``cpu resource utilization (percentage of request)``."""
-    resource = metric.get("resource") or {}
+    container = metric.get("type") == "ContainerResource"
+    resource = metric.get("containerResource" if container else "resource") or {}
     target = resource.get("target") or {}
+    what = "container resource" if container else "resource"
     if target.get("type") == "Utilization":
-        return f"{resource.get('name')} resource utilization (percentage of request)"
-    return f"{resource.get('name')} resource"
+        return f"{resource.get('name')} {what} utilization (percentage of request)"
+    return f"{resource.get('name')} {what}"
 
 
 def format_milli(value: int) -> str:
@@ -400,30 +405,40 @@ class HorizontalPodAutoscalerController(Controller):
         best, best_name, statuses, errors = -1, "", [], []
         pods = [p for p in self.pods.list(namespace) if _matches(selector, p)]
         for metric in metrics:
-            if metric.get("type") != "Resource":
-                errors.append(("FailedGetMetric", f"metric type {metric.get('type')} is not supported"))
+            kind = metric.get("type")
+            if kind not in ("Resource", "ContainerResource"):
+                reason = UNSERVED_METRIC_REASONS.get(str(kind), "InvalidMetricSourceType")
+                errors.append((reason, f"failed to get {str(kind).lower()} metric: the custom and external "
+                                       "metrics APIs are not served"))
                 continue
-            resource = metric.get("resource") or {}
+            field_name = "resource" if kind == "Resource" else "containerResource"
+            resource = metric.get(field_name) or {}
             name = str(resource.get("name", ""))
+            container = str(resource.get("container", "")) if kind == "ContainerResource" else ""
             target = resource.get("target") or {}
             try:
-                values = await self.metrics.pod_metrics(name, namespace, selector)
+                values = await self.metrics.pod_metrics(name, namespace, selector, container)
                 if target.get("type") == "Utilization":
                     result = resource_replicas(current, pods, values, name,
                                                target_utilization=int(target.get("averageUtilization") or 0),
-                                               now=rec.now)
+                                               container=container, now=rec.now)
                     current_status: Obj = {"averageUtilization": result.utilization,
                                            "averageValue": format_milli(result.average_value)}
                 else:
                     average = Quantity.parse(str(target.get("averageValue") or "0")).milli_value()
-                    result = resource_replicas(current, pods, values, name, target_average=average, now=rec.now)
+                    result = resource_replicas(current, pods, values, name, target_average=average,
+                                               container=container, now=rec.now)
                     current_status = {"averageValue": format_milli(result.average_value)}
             except MetricsError as exc:
                 what = "utilization" if target.get("type") == "Utilization" else "usage"
-                errors.append(("FailedGetResourceMetric", f"failed to get {name} {what}: {exc}"))
-                self.event(hpa, "Warning", "FailedGetResourceMetric", str(exc))
+                reason = "FailedGetResourceMetric" if kind == "Resource" else "FailedGetContainerResourceMetric"
+                errors.append((reason, f"failed to get {name} {what}: {exc}"))
+                self.event(hpa, "Warning", reason, str(exc))
                 continue
-            statuses.append({"type": "Resource", "resource": {"name": name, "current": current_status}})
+            entry: Obj = {"name": name, "current": current_status}
+            if container:
+                entry["container"] = container
+            statuses.append({"type": kind, field_name: entry})
             if result.replicas > best:
                 best, best_name = result.replicas, metric_name(metric)
         if statuses:

@@ -303,3 +303,22 @@ async def test_sync_scale_down_is_stabilized_by_default() -> None:
     await controller.sync("ns/h")
     assert api.replicas == 4
     assert conditions(api.status_writes[-1])["ScalingActive"] == ("True", "ScaleDownStabilized")
+
+
+async def test_container_resource_metric_scales_on_one_container() -> None:
+    api = FakeApi(2)
+    metric = {"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "c", "target": {
+        "type": "Utilization", "averageUtilization": 50}}}
+    _, events = await sync_once(api, FakeMetrics({"a": 100, "b": 100}), hpa(metrics=[metric]), [pod("a"), pod("b")])
+    assert api.replicas == 4
+    assert ("Normal", "SuccessfulRescale", "New size: 4; reason: cpu container resource utilization "
+                                           "(percentage of request) above target") in events.seen
+
+
+async def test_metric_types_without_an_api_make_scaling_inactive() -> None:
+    api = FakeApi(2)
+    metric = {"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "Value",
+                                                                                       "value": "10"}}}
+    status, _ = await sync_once(api, FakeMetrics({}), hpa(metrics=[metric]), [pod("a")])
+    assert api.replicas == 2
+    assert conditions(status)["ScalingActive"] == ("False", "FailedGetExternalMetric")
