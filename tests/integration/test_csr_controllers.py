@@ -104,3 +104,25 @@ async def test_an_approved_csr_that_breaks_its_signers_rules_fails_validation(
     assert [(c["reason"], c["message"]) for c in conditions] == [
         ("SignerValidationFailure", "invalid usage for client certificate: server auth")]
     assert not final["status"].get("certificate")
+
+
+async def test_a_csr_denied_over_an_hour_ago_is_deleted_by_the_cleaner(
+        apiserver: ApiServerForTest, api_client: ApiClient) -> None:
+    name = f"old-{uuid.uuid4().hex[:8]}"
+    created = await api_client.create(CSR_API, "certificatesigningrequests", new_csr(name, x509_request()))
+    created["status"] = {"conditions": [{"type": "Denied", "status": "True", "reason": "Test", "message": "no",
+                                         "lastUpdateTime": "2020-01-01T00:00:00Z"}]}
+    await api_client.update(CSR_API, "certificatesigningrequests", created, subresource="approval")
+    kcm = ControllerManager(ControllerManagerConfig.from_dict({
+        "kubeconfig": str(apiserver.kubeconfig), "controllers": ["csrcleaner"], "leader_elect": False,
+        "health_port": 0, "use_service_account_credentials": True}))
+    await kcm.start()
+    try:
+        async def gone() -> bool:
+            names = [c["metadata"]["name"] for c in (await api_client.list_all(
+                CSR_API, "certificatesigningrequests"))[0]]
+            return name not in names
+
+        assert await eventually(gone, timeout=30)
+    finally:
+        await kcm.stop()
