@@ -302,8 +302,11 @@ class EndpointSliceController(Controller):
                   if (s.get("addressType") or ADDRESS_TYPE) == ADDRESS_TYPE]
         written = self._written.get(key) or {}
         seen = {meta(s).get("name"): _rv(s) for s in slices}
+        # the cache has passed a write when it shows that version (or a later one), or its watch is past it
+        # (a slice created and at once deleted by someone else never shows)
+        cache_rv = _rv({"metadata": {"resourceVersion": self.slices.resource_version}})
         for name, rv in list(written.items()):
-            if (rv == 0 and name not in seen) or (rv and seen.get(name, 0) >= rv):
+            if (rv == 0 and name not in seen) or (rv and (seen.get(name, 0) >= rv or cache_rv >= rv)):
                 del written[name]
         if written:
             return None

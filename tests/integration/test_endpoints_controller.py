@@ -187,3 +187,31 @@ async def _conditions_are(env: ControllerEnv, ip: str, conditions: dict[str, boo
 async def _ready_slice(env: ControllerEnv, ip: str) -> dict[str, dict[str, Any]] | None:
     endpoints = await slice_endpoints(env)
     return endpoints if ip in endpoints and endpoints[ip]["conditions"]["ready"] else None
+
+
+async def test_slices_are_packed_and_updated_in_place(apiserver: ApiServerForTest, api_client: Any) -> None:
+    async with controller_env(apiserver, api_client, [EndpointSliceController], prefix="eps",
+                              options={EndpointSliceController: {"max_endpoints_per_slice": 2}}) as env:
+        await env.client.create("v1", "services", service(), env.ns)
+        for name in ("a", "b", "c"):
+            await make_pod(env, name)
+        ips = {await ready_ip(env, name) for name in ("a", "b", "c")}
+
+        async def packed() -> dict[str, set[str]] | None:
+            items, _ = await env.client.list_all("discovery.k8s.io/v1", "endpointslices", env.ns)
+            by_name = {s["metadata"]["name"]: {e["addresses"][0] for e in s.get("endpoints") or []
+                                               if e["conditions"]["ready"]} for s in items}
+            found = set().union(*by_name.values()) if by_name else set()
+            return by_name if found == ips and sorted(len(v) for v in by_name.values()) == [1, 2] else None
+        before = await eventually(packed)
+        await env.client.delete("v1", "pods", "a", env.ns, grace_period_seconds=0)
+        ip_a = next(iter(ips - {await ready_ip(env, "b"), await ready_ip(env, "c")}))
+
+        async def shrunk() -> dict[str, set[str]] | None:
+            items, _ = await env.client.list_all("discovery.k8s.io/v1", "endpointslices", env.ns)
+            by_name = {s["metadata"]["name"]: {e["addresses"][0] for e in s.get("endpoints") or []} for s in items}
+            return by_name if ip_a not in set().union(*by_name.values()) else None
+        after = await eventually(shrunk)
+        # no slice was recreated: what is left are the slices of before, holding the other pods
+        assert set(after) <= set(before)
+        assert set().union(*after.values()) == ips - {ip_a}
