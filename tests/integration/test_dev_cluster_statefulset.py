@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.dev_cluster import DevClusterForTest
+from tests.integration.dev_cluster import DevClusterForTest, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -124,3 +124,29 @@ def test_statefulset_web_rolls_out_in_order_with_bound_claims(dev_cluster: DevCl
     status = dev_cluster.json("-n", ns, "get", "statefulset", "web")["status"]
     assert status["currentRevision"] == status["updateRevision"]
     assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (3, 3, 3)
+
+
+def test_static_volume_binds_releases_and_unmatched_claim_reports(dev_cluster: DevClusterForTest, ns: str):
+    pv_name = f"static-{ns}"
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
+              "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                       "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{pv_name}"}}}
+    dev_cluster.apply(ns, volume)
+    try:
+        assert poll(lambda: dev_cluster.json("get", "pv", pv_name)["status"]["phase"] == "Available")
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "mine"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                          "resources": {"requests": {"storage": "1Gi"}}}}
+        dev_cluster.apply(ns, claim)
+        assert poll(lambda: dev_cluster.json("-n", ns, "get", "pvc", "mine")["status"]["phase"] == "Bound")
+        assert dev_cluster.json("-n", ns, "get", "pvc", "mine")["spec"]["volumeName"] == pv_name
+        too_big = {**claim, "metadata": {"name": "huge"},
+                   "spec": {**claim["spec"], "resources": {"requests": {"storage": "100Gi"}}}}
+        dev_cluster.apply(ns, too_big)
+        assert poll(lambda: "no persistent volumes available for this claim and no storage class is set" in
+                    dev_cluster.ok("-n", ns, "describe", "pvc", "huge"))
+        assert dev_cluster.json("-n", ns, "get", "pvc", "huge")["status"]["phase"] == "Pending"
+        dev_cluster.ok("-n", ns, "delete", "pvc", "mine")
+        assert poll(lambda: dev_cluster.json("get", "pv", pv_name)["status"]["phase"] == "Released")
+    finally:
+        dev_cluster.kubectl("delete", "pv", pv_name, "--wait=false")

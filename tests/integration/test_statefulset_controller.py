@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -145,6 +146,20 @@ async def test_ordered_ready_creates_each_pod_after_its_predecessor_is_ready(env
     st = sts["status"]
     assert (st["replicas"], st["readyReplicas"], st["currentReplicas"], st["updatedReplicas"],
             st["availableReplicas"]) == (3, 3, 3, 3, 3)
+
+
+async def test_min_ready_seconds_delays_the_next_pod(env: ControllerEnv):
+    await create(env, statefulset(env, "slow", 2, minReadySeconds=1))
+    await rolled_out(env, "slow")
+
+    async def available() -> bool:
+        return (await get(env, "slow"))["status"].get("availableReplicas") == 2
+    await eventually(available)
+    pods = {p["metadata"]["name"]: p for p in await env.pods("app=slow")}
+    ready_at = next(c["lastTransitionTime"] for c in pods["slow-0"]["status"]["conditions"] if c["type"] == "Ready")
+    created = pods["slow-1"]["metadata"]["creationTimestamp"]
+    # timestamps have whole seconds: at least one second after Ready is a later second
+    assert datetime.fromisoformat(created) >= datetime.fromisoformat(ready_at) + timedelta(seconds=1)
 
 
 async def test_parallel_creates_all_pods_without_waiting(env: ControllerEnv):
@@ -292,6 +307,23 @@ async def test_kubectl_rollout_status_history_and_undo(env: ControllerEnv):
     await rolled_out(env, "web")
     assert {p["spec"]["containers"][0]["image"] for p in await env.pods("app=web")} == {"registry.local/app:1"}
     assert history_numbers(await kubectl(env, "rollout", "history", "statefulset/web")) == ["2", "3"]
+
+
+async def test_old_revisions_beyond_the_history_limit_are_deleted(env: ControllerEnv):
+    await create(env, statefulset(env, "web", 1, revisionHistoryLimit=1))
+    await rolled_out(env, "web")
+    for image in ("registry.local/app:2", "registry.local/app:3"):
+        await patch(env, "web", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}})
+        await rolled_out(env, "web")
+    sts = await get(env, "web")
+
+    async def revisions() -> list[int] | None:
+        items, _ = await env.client.list_all("apps/v1", "controllerrevisions", env.ns)
+        numbers = sorted(r["revision"] for r in items)
+        return numbers if numbers == [2, 3] else None
+    await eventually(revisions)
+    items, _ = await env.client.list_all("apps/v1", "controllerrevisions", env.ns)
+    assert sts["status"]["updateRevision"] in {r["metadata"]["name"] for r in items}
 
 
 async def test_retention_policy_deletes_claims_when_scaled_and_when_deleted(env: ControllerEnv, storage_class: str):

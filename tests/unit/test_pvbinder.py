@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeprov.controllers.volumes.hostpath import default_storage_class, new_volume, wants_volume
+from kubeprov.controllers.config import ControllerManagerConfig
+from kubeprov.controllers.volumes.hostpath import HostPathProvisioner, default_storage_class, new_volume, wants_volume
 from kubeprov.controllers.volumes.pvbinder import STORAGE_PROVISIONER, find_best_volume, mismatch
 
 
@@ -102,3 +103,10 @@ def test_default_storage_class_is_standard_hostpath():
                                                                   "true"}}
     assert (sc["provisioner"], sc["reclaimPolicy"], sc["volumeBindingMode"]) == (
         "kubeprov.dev/hostpath", "Delete", "Immediate")
+
+
+def test_provisioner_options_come_from_the_manager_config():
+    config = ControllerManagerConfig(hostpath_base_dir="/srv/vols", create_default_storage_class=False)
+    assert HostPathProvisioner.options(config) == {"base_dir": "/srv/vols", "create_default_class": False}
+    assert HostPathProvisioner.options(ControllerManagerConfig()) == {"base_dir": "/var/lib/kubeprov/volumes",
+                                                                     "create_default_class": True}
