@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import yaml
@@ -107,3 +108,33 @@ def test_the_config_and_its_template_carry_the_flag() -> None:
                   use_service_account_credentials=True)
     assert ControllerManagerConfig.from_dict(yaml.safe_load(text)).use_service_account_credentials is True
     assert ControllerManagerConfig().use_service_account_credentials is False
+
+
+class FakeTokenApi:
+    """Answers TokenRequests with tokens that expire at once, so renewal is due immediately."""
+
+    server = "http://127.0.0.1:1"
+
+    def __init__(self) -> None:
+        self.issued = 0
+
+    async def get(self, *args: object, **kwargs: object) -> dict:
+        return {}
+
+    async def create(self, api_version: str, resource: str, obj: dict, namespace: str = "", **kwargs: object) -> dict:
+        self.issued += 1
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"status": {"token": f"token-{self.issued}", "expirationTimestamp": soon}}
+
+
+async def test_an_expiring_token_is_replaced_in_the_controllers_client() -> None:
+    identities = ControllerIdentities(FakeTokenApi())  # type: ignore[arg-type]
+    try:
+        client = await identities.client_for("replicaset-controller")
+        first = client.token
+        async with asyncio.timeout(15):
+            while client.token == first:
+                await asyncio.sleep(0.1)
+    finally:
+        await identities.close()
+    assert (first, client.token) == ("token-1", "token-2")
