@@ -23,6 +23,7 @@ from kubeprov.apiserver.admission.resources import ZERO, ResourceList, add_into,
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
 
 RESYNC_PERIOD = 300.0
+SYNC_TIMEOUT = 30.0  # a counted resource's first list; a sync waiting longer is retried with backoff
 # API versions of the groups quotas usually count; other groups are asked through discovery
 PREFERRED_VERSIONS = {
     "": "v1", "apps": "apps/v1", "batch": "batch/v1", "autoscaling": "autoscaling/v2", "policy": "policy/v1",
@@ -143,8 +144,8 @@ class ResourceQuotaController(Controller):
             if key not in self._counted:
                 self._counted[key] = await self._open(evaluator)
         informer = self._counted[key]
-        if informer is not None:
-            await informer.wait_synced()
+        if informer is not None and not await informer.wait_synced(SYNC_TIMEOUT):
+            raise TimeoutError(f"the informer of {informer.resource} has not synced yet")
         return informer
 
     async def _open(self, evaluator: Evaluator) -> Informer | None:
