@@ -348,8 +348,18 @@ class StatefulSetController(Controller):
                                              {"revision": number}, meta(sts)["namespace"])
         else:
             update, collision_count = await history.create_revision(self.client, sts, KIND, number, collision_count)
+            update = await self._copy_annotations(sts, update)
         current = next((r for r in revisions if meta(r)["name"] == status.get("currentRevision")), update)
         return current, update, collision_count
+
+    async def _copy_annotations(self, sts: Obj, revision: Obj) -> Obj:
+        """A new revision carries the set's annotations (``kubectl rollout history`` shows its change-cause)."""
+        wanted = meta(sts).get("annotations") or {}
+        have = meta(revision).get("annotations") or {}
+        if not wanted or all(have.get(k) == v for k, v in wanted.items()):
+            return revision
+        return await self.client.patch(APPS, "controllerrevisions", meta(revision)["name"],
+                                       {"metadata": {"annotations": wanted}}, meta(sts)["namespace"])
 
     async def _truncate_history(self, sts: Obj, pods: list[Obj], current: Obj, update: Obj) -> None:
         """Delete the oldest revisions no pod uses beyond ``revisionHistoryLimit``."""
@@ -368,8 +378,6 @@ class StatefulSetController(Controller):
     async def _write_status(self, sts: Obj, status: Obj) -> None:
         old = sts.get("status") or {}
         merged = {**{k: v for k, v in old.items() if k == "conditions"}, **status}
-        if not merged.get("collisionCount"):
-            merged.pop("collisionCount", None)
         if merged == old:
             return
         new = copy.deepcopy(sts)

@@ -299,9 +299,11 @@ async def test_kubectl_rollout_status_history_and_undo(env: ControllerEnv):
     await create(env, statefulset(env, "web", 2))
     out = await kubectl(env, "rollout", "status", "statefulset/web", "--timeout=40s")
     assert "roll out complete: 2 new pods have been updated" in out, out
+    await patch(env, "web", {"metadata": {"annotations": {"kubernetes.io/change-cause": "app version 2"}}})
     await kubectl(env, "set", "image", "statefulset/web", "c=registry.local/app:2")
     await kubectl(env, "rollout", "status", "statefulset/web", "--timeout=40s")
-    assert history_numbers(await kubectl(env, "rollout", "history", "statefulset/web")) == ["1", "2"]
+    history = await kubectl(env, "rollout", "history", "statefulset/web")
+    assert history_numbers(history) == ["1", "2"] and "app version 2" in history.strip().splitlines()[-1], history
     await kubectl(env, "rollout", "undo", "statefulset/web")
     await kubectl(env, "rollout", "status", "statefulset/web", "--timeout=40s")
     await rolled_out(env, "web")
