@@ -15,6 +15,7 @@ their provisioner) or kept (``Retain``).
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api import labels
@@ -323,6 +324,8 @@ class PersistentVolumeBinder(Controller):
     async def _volume_status(self, pv: Obj, phase: str, message: str = "") -> Obj:
         new = copy.deepcopy(pv)
         status = {k: v for k, v in (pv.get("status") or {}).items() if k not in ("message", "reason")}
+        if status.get("phase") != phase:
+            status["lastPhaseTransitionTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         status["phase"] = phase
         if message:
             status["message"] = message
