@@ -11,6 +11,10 @@ import yaml
 
 from kubeprov.errors import KubeprovError
 
+# kube-apiserver's default-on plugins that we have
+DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultTolerationSeconds",
+                             "DefaultStorageClass", "ResourceQuota", "PodSecurity")
+
 
 @dataclass
 class ApiServerConfig:
@@ -35,10 +39,8 @@ class ApiServerConfig:
     token_auth_file: str = ""
     anonymous_auth: bool = True
     authorization_modes: list[str] = field(default_factory=lambda: ["Node", "RBAC"])
-    admission_plugins: list[str] = field(
-        default_factory=lambda: ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass",
-                                 "ResourceQuota", "PodSecurity"])
-    # DefaultTolerationSeconds (when enabled in admission_plugins; kube-apiserver enables it by default)
+    admission_plugins: list[str] = field(default_factory=lambda: list(DEFAULT_ADMISSION_PLUGINS))
+    # the tolerations DefaultTolerationSeconds gives pods that have none for these taints
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
     encryption_provider_config: str = ""

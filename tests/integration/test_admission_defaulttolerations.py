@@ -20,8 +20,8 @@ async def test_a_created_pod_reads_back_with_the_configured_default_tolerations(
         apiserver: ApiServerForTest, tmp_path: Path) -> None:
     port = free_port()
     base = apiserver.server.config
-    plugins = [*base.admission_plugins, "DefaultTolerationSeconds"]
-    config = dataclasses.replace(base, port=port, admission_plugins=plugins, default_unreachable_toleration_seconds=42)
+    assert "DefaultTolerationSeconds" in base.admission_plugins  # on by default, as in kube-apiserver
+    config = dataclasses.replace(base, port=port, default_unreachable_toleration_seconds=42)
     doc = yaml.safe_load(apiserver.kubeconfig.read_text())
     doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
     (tmp_path / "kc").write_text(yaml.safe_dump(doc))

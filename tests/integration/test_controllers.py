@@ -17,6 +17,7 @@ import yaml
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import ControllerManager, ControllerManagerConfig, enabled_controllers
+from kubeprov.controllers.manager import CONTROLLERS
 from kubeprov.controllers.replicaset import deletion_rank
 from kubeprov.controllers.rootcacert import DESCRIPTION
 from kubeprov.etcd.local import free_port
@@ -57,8 +58,9 @@ async def scale(client: ApiClient, ns: str, name: str, replicas: int) -> None:
 
 
 def test_controller_selection():
-    every = ["serviceaccount", "root-ca-cert-publisher", "namespace", "replicaset", "replicationcontroller",
-             "deployment", "garbagecollector", "nodelifecycle"]
+    every = list(CONTROLLERS)
+    assert {"serviceaccount", "namespace", "replicaset", "deployment", "garbagecollector", "nodelifecycle",
+            "statefulset", "daemonset", "job", "cronjob", "endpoint", "endpointslice"} <= set(every)
     assert enabled_controllers(["*"]) == every
     assert enabled_controllers(["*", "-replicaset"]) == [n for n in every if n != "replicaset"]
     assert enabled_controllers(["replicaset-controller"]) == ["replicaset"]

@@ -162,7 +162,9 @@ async def test_dead_node_becomes_unknown_and_tainted_then_recovers(client, clust
 async def test_taint_based_eviction(client, namespace, cluster):
     fleet, _controller = cluster
     dead, alive = fleet.nodes
-    await bind_pod(client, namespace, dead.name, "intolerant")
+    # DefaultTolerationSeconds gives every pod 300 s unless it says otherwise: 0 s means evicted at once
+    await bind_pod(client, namespace, dead.name, "intolerant",
+                   [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 0}])
     await bind_pod(client, namespace, dead.name, "five-seconds",
                    [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}])
     await bind_pod(client, namespace, dead.name, "forever",

@@ -26,8 +26,8 @@ def test_plugins_run_in_kubernetes_order_whatever_the_configured_order():
 
 def test_every_default_plugin_is_known():
     admission = Cluster().admission()
-    # DefaultTolerationSeconds is known but off unless the config enables it
-    assert set(admission.enabled) == set(PLUGIN_NAMES) - {"DefaultTolerationSeconds"}
+    # every plugin we have is on by default, as in kube-apiserver
+    assert set(admission.enabled) == set(PLUGIN_NAMES)
 
 
 async def test_no_plugins_admits_everything():

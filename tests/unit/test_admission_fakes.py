@@ -13,14 +13,14 @@ from kubeprov.api.status import StatusError
 from kubeprov.apiserver.admission import Admission
 from kubeprov.apiserver.admission.lookup import Lookup, object_key
 from kubeprov.apiserver.auth.user import UserInfo
+from kubeprov.apiserver.config import DEFAULT_ADMISSION_PLUGINS
 from kubeprov.apiserver.request_info import RequestInfo
 from kubeprov.apiserver.resources import Registry
 from kubeprov.apiserver.resources.builtin import builtin_resources
 from kubeprov.apiserver.rest.call import Call
 from kubeprov.apiserver.rest.negotiate import Accept
 
-ALL_PLUGINS = ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass", "ResourceQuota",
-               "PodSecurity"]
+ALL_PLUGINS = list(DEFAULT_ADMISSION_PLUGINS)
 
 
 class FakeResourceCache:

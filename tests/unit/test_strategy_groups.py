@@ -308,6 +308,15 @@ def test_csr_validation() -> None:
     ]
 
 
+def test_csr_for_the_legacy_signer_is_refused_by_v1() -> None:
+    body = csr()
+    body["spec"].update(signerName="kubernetes.io/legacy-unknown", usages=["client auth"])
+    assert errors(rt_of("certificatesigningrequests", CERTS), body) == [
+        'spec.signerName: Invalid value: "kubernetes.io/legacy-unknown": the legacy signerName is not allowed via '
+        "this API version"
+    ]
+
+
 def test_csr_spec_never_changes_and_approval_goes_through_the_subresource() -> None:
     rt = rt_of("certificatesigningrequests", CERTS)
     s = strategy_for(rt)

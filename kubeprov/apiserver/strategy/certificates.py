@@ -39,6 +39,7 @@ KEY_USAGES = (
     "signing",
     "timestamping",
 )
+LEGACY_UNKNOWN_SIGNER = "kubernetes.io/legacy-unknown"
 _APPROVAL_TYPES = ("Approved", "Denied")
 _UNIQUE_TYPES = ("Approved", "Denied", "Failed")
 
@@ -187,6 +188,10 @@ class CertificateSigningRequestStrategy(Strategy):
         if why:
             errs.append(invalid(path.child("request"), request if isinstance(request, str) else "", why))
         errs.extend(signer_name_errors(as_str(spec.get("signerName")), path.child("signerName")))
+        if old is None and spec.get("signerName") == LEGACY_UNKNOWN_SIGNER:
+            # certificates.k8s.io/v1 refuses new requests for the legacy signer (v1beta1 allowed them)
+            errs.append(invalid(path.child("signerName"), LEGACY_UNKNOWN_SIGNER,
+                                "the legacy signerName is not allowed via this API version"))
         expiration = spec.get("expirationSeconds")
         if is_int(expiration) and expiration < 600:
             errs.append(
