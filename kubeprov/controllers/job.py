@@ -60,6 +60,8 @@ class JobController(Controller):
         self.backoff_max = backoff_max
         self.expectations = Expectations()
         self.backoffs: dict[str, _Backoff] = {}
+        # the Job as this controller last wrote it: newer than the cache until the watch catches up
+        self.written: dict[str, Obj] = {}
         self.jobs = self.informer("batch/v1", "jobs")
         self.pods = self.informer("v1", "pods")
         self.jobs.add_handler(on_add=self._job_changed, on_update=lambda _o, n: self._job_changed(n),
@@ -140,7 +142,13 @@ class JobController(Controller):
         if job is None:
             self.expectations.forget(key)
             self.backoffs.pop(key, None)
+            self.written.pop(key, None)
             return
+        mine = self.written.get(key)
+        if mine is not None and meta(mine).get("uid") == meta(job).get("uid") and _rv(mine) > _rv(job):
+            job = mine
+        else:
+            self.written.pop(key, None)
         pods = self._owned_pods(job)
         if ju.finished(job):
             await self._remove_finalizers([p for p in pods if ju.has_finalizer(p)])
@@ -188,6 +196,13 @@ class JobController(Controller):
 
     def backoff(self, key: str) -> _Backoff:
         return self.backoffs.setdefault(key, _Backoff())
+
+
+def _rv(obj: Obj) -> int:
+    try:
+        return int(meta(obj).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 class _JobSync:
@@ -351,6 +366,7 @@ class _JobSync:
         new = copy.deepcopy(self.job)
         new["status"] = self.status
         written = await self.ctl.client.update("batch/v1", "jobs", new, subresource="status")
+        self.ctl.written[self.key] = written
         self.job = written
         self.old_status = copy.deepcopy(self.status)
 
