@@ -17,7 +17,10 @@ As in Kubernetes 1.32:
   ``batch.kubernetes.io/job-completion-index``, ``JOB_COMPLETION_INDEX`` env, hostname ``<job>-<i>``)
   and tracks ``status.completedIndexes``.
 
-Not done: podFailurePolicy rules, successPolicy, backoffLimitPerIndex, adoption of orphan pods.
+``podFailurePolicy`` rules (onExitCodes, onPodConditions) with FailJob (reason ``PodFailurePolicy``), Ignore
+and Count; ``podReplacementPolicy: Failed`` waits for terminating pods to fail before replacing them.
+
+Not done: successPolicy, backoffLimitPerIndex/FailIndex (counted as Count), adoption of orphan pods.
 """
 
 from __future__ import annotations
@@ -235,6 +238,16 @@ class _JobSync:
                     and ju.is_succeeded(p)]
         new_fail = [p for p in self.pods if ju.has_finalizer(p) and meta(p).get("uid") not in seen
                     and not ju.is_succeeded(p) and ju.is_failed(p, job)]
+        # podFailurePolicy: an Ignore rule keeps a failure out of the counts, a FailJob rule fails the Job
+        policy_failure: Obj | None = None
+        ignored: list[Obj] = []
+        for pod in list(new_fail):
+            action, message = ju.failure_policy_action(job, pod)
+            if action == "Ignore":
+                ignored.append(pod)
+                new_fail.remove(pod)
+            elif action == "FailJob" and policy_failure is None:
+                policy_failure = ju.new_condition("FailureTarget", "PodFailurePolicy", message, self.now)
         unc_succ += [meta(p)["uid"] for p in new_succ]
         unc_fail += [meta(p)["uid"] for p in new_fail]
         for pod in new_succ:
@@ -244,8 +257,8 @@ class _JobSync:
         backoff = ctl.backoff(self.key)
         if new_succ:
             backoff.failures = 0
-        if new_fail:
-            backoff.failures += len(new_fail)
+        if new_fail or ignored:  # an ignored failure is not counted but still delays the next pod
+            backoff.failures += len(new_fail) + len(ignored)
             backoff.last_failure = self.now
         if indexed:
             status["completedIndexes"] = ju.format_indexes(completed)
@@ -260,7 +273,9 @@ class _JobSync:
         success = next((c for c in conditions if c.get("type") == "SuccessCriteriaMet"
                         and c.get("status") == "True"), None)
         if failure is None and success is None:
-            if failed > int(self.spec.get("backoffLimit") if self.spec.get("backoffLimit") is not None else 6):
+            if policy_failure is not None:
+                failure = policy_failure
+            elif failed > int(self.spec.get("backoffLimit") if self.spec.get("backoffLimit") is not None else 6):
                 failure = ju.new_condition("FailureTarget", "BackoffLimitExceeded",
                                            "Job has reached the specified backoff limit", self.now)
             elif ju.past_deadline({"spec": self.spec, "status": status}, self.now):
@@ -291,6 +306,8 @@ class _JobSync:
                     active = await self.manage(active, succeeded, completed, backoff)
                 except Exception as exc:  # status is still written below
                     manage_error = exc
+        if ignored:
+            await ctl._remove_finalizers(ignored)
         # 3. write the uncounted uids, remove finalizers, move the uids into the counters
         status["conditions"] = conditions
         status["active"] = len(active)
@@ -312,7 +329,7 @@ class _JobSync:
             status["succeeded"] = succeeded
         # 4. terminal conditions once every pod is accounted for
         unaccounted = [p for p in self.pods if ju.has_finalizer(p) and not ju.is_succeeded(p)
-                       and not ju.is_failed(p, job)]
+                       and not ju.is_failed(p, job) and p not in ignored]
         if (failure is not None or success is not None) and not unaccounted and not active:
             self.finish(failure, success)
         await self.write()
@@ -378,6 +395,9 @@ class _JobSync:
         parallelism = int(self.spec.get("parallelism") if self.spec.get("parallelism") is not None else 1)
         surplus: list[Obj] = []
         to_create: list[int | None] = []
+        # with podReplacementPolicy Failed, a terminating pod is replaced only once it has failed
+        leaving = [p for p in self.pods if ju.terminating(p) and ju.phase(p) not in ("Succeeded", "Failed")] \
+            if self.spec.get("podReplacementPolicy") == "Failed" else []
         if ju.is_indexed(self.job):
             by_index: dict[int, list[Obj]] = {}
             for pod in active:
@@ -388,15 +408,16 @@ class _JobSync:
                     by_index.setdefault(index, []).append(pod)
             for pods in by_index.values():
                 surplus.extend(sorted(pods, key=deletion_rank)[:-1])
-            free = max(0, parallelism - (len(active) - len(surplus)))
-            pending = [i for i in range(self.completions) if i not in completed and i not in by_index]
+            free = max(0, parallelism - (len(active) - len(surplus)) - len(leaving))
+            busy = set(by_index) | {ju.pod_index(p) for p in leaving}
+            pending = [i for i in range(self.completions) if i not in completed and i not in busy]
             to_create = list(pending[:free])
         else:
             want = ju.wanted_active(self.job, succeeded)
             if len(active) > want:
                 surplus = sorted(active, key=deletion_rank)[:len(active) - want]
             else:
-                to_create = [None] * (want - len(active))
+                to_create = [None] * max(0, want - len(active) - len(leaving))
         if surplus:
             removed = await self.delete_uncounted(surplus)
             active = [p for p in active if p not in removed]

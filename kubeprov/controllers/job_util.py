@@ -198,3 +198,46 @@ def deadline_remaining(job: Obj, now: float) -> float | None:
     if deadline is None or start is None:
         return None
     return start + int(deadline) - now
+
+
+def _exit_code_matches(pod: Obj, rule: Obj) -> str | None:
+    """The message part for the first container whose non-zero exit code matches ``onExitCodes``."""
+    requirement = rule.get("onExitCodes") or {}
+    name = requirement.get("containerName")
+    values = set(requirement.get("values") or [])
+    operator = requirement.get("operator")
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        terminated = (cs.get("state") or {}).get("terminated")
+        if not terminated or (name and cs.get("name") != name):
+            continue
+        code = int(terminated.get("exitCode") or 0)
+        if code == 0:
+            continue
+        if (operator == "In" and code in values) or (operator == "NotIn" and code not in values):
+            return f"Container {cs.get('name')} for pod {{pod}} failed with exit code {code}"
+    return None
+
+
+def _condition_matches(pod: Obj, rule: Obj) -> str | None:
+    for pattern in rule.get("onPodConditions") or []:
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == pattern.get("type") and cond.get("status") == (pattern.get("status") or "True"):
+                return f"Pod {{pod}} has condition {cond.get('type')}"
+    return None
+
+
+def failure_policy_action(job: Obj, pod: Obj) -> tuple[str, str]:
+    """(action, message) of the first ``podFailurePolicy`` rule matching a failed pod; ("Count", "") when
+    none does (or the Job has no policy). Only pods in phase Failed are judged."""
+    policy = (job.get("spec") or {}).get("podFailurePolicy")
+    if not policy or phase(pod) != "Failed":
+        return "Count", ""
+    name = f"{(pod.get('metadata') or {}).get('namespace', '')}/{(pod.get('metadata') or {}).get('name', '')}"
+    for i, rule in enumerate(policy.get("rules") or []):
+        text = _exit_code_matches(pod, rule) if rule.get("onExitCodes") else _condition_matches(pod, rule)
+        if text is None:
+            continue
+        action = rule.get("action") or "Count"
+        return action, f"{text.format(pod=name)} matching {action} rule at index {i}"
+    return "Count", ""

@@ -187,3 +187,24 @@ async def test_kubectl_wait_for_complete(env: ControllerEnv):
     out = await env.kubectl("wait", "--for=condition=complete", "job/waited", "--timeout=30s")
     assert out.returncode == 0, out.stderr
     assert "condition met" in out.stdout
+
+
+async def test_pod_failure_policy_fail_job_on_exit_code(env: ControllerEnv):
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    await create_job(env, "fatal", exit_code=42, backoffLimit=5, podFailurePolicy=policy)
+    job = await wait_condition(env, "fatal", "Failed")
+    assert conditions(job)["Failed"]["reason"] == "PodFailurePolicy"
+    assert "exit code 42" in conditions(job)["Failed"]["message"]
+    assert job["status"]["failed"] == 1
+
+
+async def test_pod_failure_policy_ignored_failures_do_not_count(env: ControllerEnv):
+    policy = {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}}]}
+    await create_job(env, "shrug", exit_code=3, backoffLimit=0, podFailurePolicy=policy)
+
+    async def retried() -> bool:
+        pods = await env.pods(f"{ju.NAME_LABEL}=shrug", active_only=False)
+        return sum(1 for p in pods if p["status"].get("phase") == "Failed") >= 1 and len(pods) >= 3
+    await eventually(retried)
+    job = await get_job(env, "shrug")
+    assert "Failed" not in conditions(job) and not job["status"].get("failed")

@@ -88,3 +88,29 @@ def test_ttl_runs_from_completion_time_or_failure():
     assert expires_in(failed, t0 + 5) == -5
     assert expires_in({"spec": {"ttlSecondsAfterFinished": 5}, "status": {}}, t0) is None
     assert expires_in({"spec": {}, "status": done["status"]}, t0) is None
+
+
+def failed_pod(code: int, container: str = "c", conditions: list | None = None) -> dict:
+    return {"metadata": {"namespace": "ns", "name": "p"},
+            "status": {"phase": "Failed", "conditions": conditions or [],
+                       "containerStatuses": [{"name": container, "state": {"terminated": {"exitCode": code}}}]}}
+
+
+def test_pod_failure_policy_first_matching_rule_wins():
+    j = job(podFailurePolicy={"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+        {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [0]}}]})
+    action, message = ju.failure_policy_action(j, failed_pod(42))
+    assert action == "FailJob"
+    assert message == "Container c for pod ns/p failed with exit code 42 matching FailJob rule at index 1"
+    assert ju.failure_policy_action(j, failed_pod(1))[0] == "Count"
+    assert ju.failure_policy_action(j, failed_pod(42, container="other"))[0] == "Count"
+    disrupted = failed_pod(42, conditions=[{"type": "DisruptionTarget", "status": "True"}])
+    assert ju.failure_policy_action(j, disrupted)[0] == "Ignore"
+
+
+def test_pod_failure_policy_without_rules_or_failure_counts():
+    assert ju.failure_policy_action(job(), failed_pod(42)) == ("Count", "")
+    running = {"metadata": {}, "status": {"phase": "Running"}}
+    assert ju.failure_policy_action(job(podFailurePolicy={"rules": []}), running) == ("Count", "")
