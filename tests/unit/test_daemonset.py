@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.controllers.daemonset import (
+    DaemonSetController,
     _extra_pods,
     _split,
     daemon_tolerations,
@@ -116,3 +118,14 @@ def test_extra_pods_with_surge_keep_old_until_new_is_ready():
     assert _extra_pods([old, new], "h2", 1) == []
     ready_new = pod("new", "h2", "2024-01-01T00:00:02Z")
     assert _extra_pods([old, ready_new], "h2", 1) == [old]
+
+
+def test_failed_pods_on_a_node_are_replaced_with_growing_delays():
+    ctl = DaemonSetController(None, SharedInformerFactory(None))  # type: ignore[arg-type]
+    ctl.queue.add_after = lambda *_args: None  # type: ignore[method-assign]
+    assert ctl._failed_pod_may_go("ns/d", "n1", 100.0)  # the first failure: at once
+    assert not ctl._failed_pod_may_go("ns/d", "n1", 100.5)  # then 1 s later at the earliest
+    assert ctl._failed_pod_may_go("ns/d", "n1", 101.0)
+    assert not ctl._failed_pod_may_go("ns/d", "n1", 102.5)  # then 2 s
+    assert ctl._failed_pod_may_go("ns/d", "n1", 103.0)
+    assert ctl._failed_pod_may_go("ns/d", "n2", 103.0)  # per node
