@@ -208,3 +208,15 @@ async def test_pod_failure_policy_ignored_failures_do_not_count(env: ControllerE
     await eventually(retried)
     job = await get_job(env, "shrug")
     assert "Failed" not in conditions(job) and not job["status"].get("failed")
+
+
+async def test_pods_of_a_deleted_job_lose_the_finalizer(env: ControllerEnv):
+    await create_job(env, "gone", run_seconds="300")
+    [pod] = await eventually(lambda: env.pods(f"{ju.NAME_LABEL}=gone"))
+    assert ju.has_finalizer(pod)
+    await env.client.delete("batch/v1", "jobs", "gone", env.ns)
+
+    async def released() -> bool:
+        fresh = await env.client.get("v1", "pods", pod["metadata"]["name"], env.ns)
+        return not ju.has_finalizer(fresh)
+    assert await eventually(released)
