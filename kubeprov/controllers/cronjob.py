@@ -141,8 +141,15 @@ class CronJobController(Controller):
                 self.event(cj, "Normal", "SawCompletedJob", f"Saw completed job: {meta(job)['name']}, "
                                                             f"condition: {done}")
             elif not listed and not done:
-                self.event(cj, "Warning", "UnexpectedJob",
-                           f"Saw a job that the controller did not create or forgot: {meta(job)['name']}")
+                # the cache may not have our own status write yet: ask the API before complaining
+                fresh = await self._fresh(cj)
+                fresh_active = ((fresh or {}).get("status") or {}).get("active") or []
+                ref = next((r for r in fresh_active if r.get("uid") == uid), None)
+                if ref is not None:
+                    active.append(ref)
+                else:
+                    self.event(cj, "Warning", "UnexpectedJob",
+                               f"Saw a job that the controller did not create or forgot: {meta(job)['name']}")
             if done == "Complete":
                 completed = parse((job.get("status") or {}).get("completionTime"))
                 last = parse(status.get("lastSuccessfulTime"))
@@ -218,6 +225,14 @@ class CronJobController(Controller):
         self._set_active(status, active)
         status["lastScheduleTime"] = fmt(scheduled)
         return self._until_next(cj, now, sched)
+
+    async def _fresh(self, cj: Obj) -> Obj | None:
+        try:
+            return await self.client.get("batch/v1", "cronjobs", meta(cj)["name"], meta(cj)["namespace"])
+        except StatusError as exc:
+            if exc.code == 404:
+                return None
+            raise
 
     @staticmethod
     def _set_active(status: Obj, active: list[Obj]) -> None:
