@@ -58,6 +58,38 @@ SERVICE_ACCOUNTS: Mapping[str, str] = MappingProxyType({
     "hostpath-provisioner": "hostpath-provisioner",
 })
 
+# controller registry name -> the component its events name as their source (what `kubectl describe`
+# shows in the From column); kube-controller-manager's names where it has one
+EVENT_SOURCES: Mapping[str, str] = MappingProxyType({
+    "deployment": "deployment-controller",
+    "replicaset": "replicaset-controller",
+    "replicationcontroller": "replication-controller",
+    "namespace": "namespace-controller",
+    "garbagecollector": "garbage-collector-controller",
+    "nodelifecycle": "node-controller",
+    "serviceaccount": "service-account-controller",
+    "root-ca-cert-publisher": "root-ca-cert-publisher",
+    "statefulset": "statefulset-controller",
+    "daemonset": "daemonset-controller",
+    "job": "job-controller",
+    "cronjob": "cronjob-controller",
+    "ttl-after-finished": "ttl-after-finished-controller",
+    "endpoint": "endpoint-controller",
+    "endpointslice": "endpoint-slice-controller",
+    "resourcequota": "resource-quota-controller",
+    "persistentvolume-binder": "persistentvolume-controller",
+    "disruption": "controllermanager",
+    "csrapproving": "certificate-controller",
+    "csrsigning": "certificate-controller",
+    "csrcleaner": "certificate-controller",
+    "horizontalpodautoscaling": "horizontal-pod-autoscaler",
+    "hostpath-provisioner": "hostpath-provisioner",
+})
+
+
+def event_source(controller: str) -> str:
+    return EVENT_SOURCES.get(controller, f"{controller}-controller")
+
 
 def service_account_for(name: str, cls: type | None = None) -> str:
     """The account a controller runs as: its class's ``service_account`` attribute, else the table; ``""``

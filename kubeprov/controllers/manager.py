@@ -32,7 +32,7 @@ from kubeprov.controllers.disruption import DisruptionController
 from kubeprov.controllers.endpoints import EndpointsController
 from kubeprov.controllers.endpointslices import EndpointSliceController
 from kubeprov.controllers.garbagecollector import GarbageCollector
-from kubeprov.controllers.identities import ControllerIdentities, service_account_for
+from kubeprov.controllers.identities import ControllerIdentities, event_source, service_account_for
 from kubeprov.controllers.job import JobController
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.nodelifecycle import NodeLifecycleController
@@ -57,6 +57,9 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "nodelifecycle": NodeLifecycleController,
+    "csrapproving": CSRApprovingController,
+    "csrsigning": CSRSigningController,
+    "csrcleaner": CSRCleanerController,
     "daemonset": DaemonSetController,
     "job": JobController,
     "cronjob": CronJobController,
@@ -66,9 +69,6 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "resourcequota": ResourceQuotaController,
     "disruption": DisruptionController,
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
-    "csrapproving": CSRApprovingController,
-    "csrsigning": CSRSigningController,
-    "csrcleaner": CSRCleanerController,
     "statefulset": StatefulSetController,
     "persistentvolume-binder": PersistentVolumeBinder,
     "hostpath-provisioner": HostPathProvisioner,
@@ -78,6 +78,12 @@ ALIASES = {
     "deployment-controller": "deployment",
     "garbage-collector-controller": "garbagecollector",
     "node-lifecycle-controller": "nodelifecycle",
+    "csrapproving-controller": "csrapproving",
+    "csrsigning-controller": "csrsigning",
+    "csrcleaner-controller": "csrcleaner",
+    "certificatesigningrequest-approving-controller": "csrapproving",
+    "certificatesigningrequest-signing-controller": "csrsigning",
+    "certificatesigningrequest-cleaner-controller": "csrcleaner",
     "daemonset-controller": "daemonset",
     "job-controller": "job",
     "cronjob-controller": "cronjob",
@@ -87,12 +93,6 @@ ALIASES = {
     "resourcequota-controller": "resourcequota",
     "disruption-controller": "disruption",
     "horizontal-pod-autoscaler": "horizontalpodautoscaling",
-    "csrapproving-controller": "csrapproving",
-    "csrsigning-controller": "csrsigning",
-    "csrcleaner-controller": "csrcleaner",
-    "certificatesigningrequest-approving-controller": "csrapproving",
-    "certificatesigningrequest-signing-controller": "csrsigning",
-    "certificatesigningrequest-cleaner-controller": "csrcleaner",
     "statefulset-controller": "statefulset",
     "persistentvolume-binder-controller": "persistentvolume-binder",
     "serviceaccount-controller": "serviceaccount",
@@ -229,7 +229,7 @@ class ControllerManager:
                     log.warning("the configuration lacks what %s needs: it is not started", name)
                     continue
                 client = await self._controller_client(name, cls)
-                recorder = EventRecorder(client, f"{name}-controller", self.identity.split("_")[0])
+                recorder = EventRecorder(client, event_source(name), self.identity.split("_")[0])
                 self.controllers[name] = cls(client, self.factory, workers=self.config.workers(name),
                                              namespace_filter=flt, recorder=recorder, **kwargs)
                 self._recorders.append(recorder)

@@ -12,9 +12,11 @@ from kubeprov.apiserver.auth.user import service_account_groups
 from kubeprov.controllers.base import Controller
 from kubeprov.controllers.config import ControllerManagerConfig
 from kubeprov.controllers.identities import (
+    EVENT_SOURCES,
     SERVICE_ACCOUNTS,
     ControllerIdentities,
     TokenClient,
+    event_source,
     service_account_for,
     username,
 )
@@ -138,3 +140,10 @@ async def test_an_expiring_token_is_replaced_in_the_controllers_client() -> None
     finally:
         await identities.close()
     assert (first, client.token) == ("token-1", "token-2")
+
+
+def test_every_registered_controller_names_its_event_source_like_kube_controller_manager() -> None:
+    assert set(EVENT_SOURCES) >= set(CONTROLLERS)
+    assert event_source("endpointslice") == "endpoint-slice-controller"
+    assert event_source("horizontalpodautoscaling") == "horizontal-pod-autoscaler"
+    assert event_source("persistentvolume-binder") == "persistentvolume-controller"
