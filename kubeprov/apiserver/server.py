@@ -28,6 +28,7 @@ from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.crd import CrdController
 from kubeprov.apiserver.metrics import Metrics
 from kubeprov.apiserver.openapi import BuiltinSchemas, OpenAPIService
+from kubeprov.apiserver.openapi.v2 import OpenAPIV2Service
 from kubeprov.apiserver.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufCodec, ProtobufError
 from kubeprov.apiserver.request_info import RequestInfo, parse_request
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
@@ -70,7 +71,11 @@ def version_info() -> dict[str, str]:
 
 
 def _status_response(body: dict[str, Any]) -> web.Response:
-    return web.json_response(body, status=int(body.get("code", 500)), dumps=_dumps)
+    response = web.json_response(body, status=int(body.get("code", 500)), dumps=_dumps)
+    retry_after = int((body.get("details") or {}).get("retryAfterSeconds") or 0)
+    if retry_after > 0:  # as kube-apiserver: clients wait this long before trying again
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _json_raw(raw: bytes, call: Call) -> bytes | None:
@@ -106,6 +111,7 @@ class ApiServer:
         self.audit: AuditLog | None = None
         self.compactor: Compactor | None = None
         self.openapi = OpenAPIService(self.registry)
+        self.openapi_v2 = OpenAPIV2Service(self.registry, self.openapi.schemas)
         self.schemas = SchemaStore()
         self.protobuf = ProtobufCodec.load()
         self._runner: web.AppRunner | None = None
@@ -527,6 +533,10 @@ class ApiServer:
         raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource", {}))
 
     async def _openapi(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
+        if parts[1:] == ["v2"]:
+            answer = await asyncio.to_thread(self.openapi_v2.respond, request.headers.get("Accept", ""),
+                                             request.headers.get("If-None-Match", ""))
+            return web.Response(body=answer.body, status=answer.status, headers=answer.headers)
         if len(parts) < 2 or parts[1] != "v3":
             raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
                                              {}))
