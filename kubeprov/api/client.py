@@ -241,7 +241,7 @@ class ApiClient:
         """Send one request and decode the JSON answer; raise StatusError on 4xx/5xx.
 
         ``read`` requests (GET) are retried on connection errors; any request is retried on
-        429, which the server answers before doing anything.
+        a 429 with Retry-After, which the server answers before doing anything.
         """
         session = self._get_session()
         url = self.server + path
@@ -263,7 +263,9 @@ class ApiClient:
                     raise ApiConnectionError(f"{method} {url}: {exc!r}") from exc
                 await asyncio.sleep(0.1 * 2 ** (connection_failures - 1))
                 continue
-            if code == 429 and throttled < THROTTLE_ATTEMPTS:
+            if code == 429 and retry_after and throttled < THROTTLE_ATTEMPTS:
+                # like client-go: only a 429 that says when to come back is retried (an eviction refused
+                # by a disruption budget says nothing and is the caller's to handle)
                 throttled += 1
                 try:
                     delay = min(float(retry_after), 10.0)

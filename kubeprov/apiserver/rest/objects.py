@@ -36,6 +36,8 @@ SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePe
                "selfLink")
 # kinds whose DELETE answers with the object (the official client expects that type back)
 RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services")}
+# a delete that loses a race with another write is checked again on the new version this many times
+DELETE_ATTEMPTS = 5
 
 
 def now_rfc3339() -> str:
@@ -409,12 +411,20 @@ class Objects:
                 old.setdefault("status", {})["phase"] = "Terminating"
             return old
 
-        new, old = await self._store_update(call, mutate)
-        meta = new["metadata"]
-        if meta.get("deletionTimestamp") and (meta.get("finalizers") or _spec_finalizers(rt, new)
-                                              or _graceful_pod(rt, new, grace) is not None):
-            return new, 202 if meta.get("finalizers") else 200
-        gone = await self._store_delete(call, new)
+        for attempt in range(DELETE_ATTEMPTS):
+            new, old = await self._store_update(call, mutate)
+            meta = new["metadata"]
+            if meta.get("deletionTimestamp") and (meta.get("finalizers") or _spec_finalizers(rt, new)
+                                                  or _graceful_pod(rt, new, grace) is not None):
+                return new, 202 if meta.get("finalizers") else 200
+            try:
+                gone = await self._store_delete(call, new)
+                break
+            except StatusError as err:
+                # another writer got in between: check again on the new version, as kube-apiserver's store
+                # does, unless the client pinned a resourceVersion
+                if err.code != 409 or pre.get("resourceVersion") or attempt == DELETE_ATTEMPTS - 1:
+                    raise
         if (rt.group, rt.resource) in RETURNS_DELETED_OBJECT:
             return gone, 200
         return status.success(name=call.info.name, group=rt.group, kind=rt.resource, uid=meta.get("uid", "")), 200

@@ -9,6 +9,7 @@ from typing import Any
 from kubeprov.api import labels, status
 from kubeprov.api.fielderrors import invalid, required
 from kubeprov.api.status import StatusError
+from kubeprov.apiserver.resources.builtin import builtin_resources
 from kubeprov.apiserver.rest import negotiate
 from kubeprov.apiserver.rest.call import Call
 from kubeprov.apiserver.rest.objects import Objects, apply_patch
@@ -18,10 +19,60 @@ from kubeprov.apiserver.strategy import strategy_for
 Obj = dict[str, Any]
 
 
+MAX_DISRUPTED_PODS = 2000
+
+
+def _can_ignore_budget(pod: Obj) -> bool:
+    """Pods that are not running (or already going) may always be evicted."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed", "Pending") or bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def _selects(pdb: Obj, pod_labels: dict[str, str]) -> bool:
+    selector = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
+    return bool(str(selector)) and selector.matches(pod_labels)
+
+
+def _pod_ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _unhealthy_pod_may_go(pdb: Obj, pod: Obj) -> bool:
+    """unhealthyPodEvictionPolicy: a running but not ready pod goes without spending the budget when the
+    policy is AlwaysAllow, or (IfHealthyBudget, the default) when the budget is healthy anyway."""
+    if _pod_ready(pod):
+        return False
+    if (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+        return True
+    st = pdb.get("status") or {}
+    desired = int(st.get("desiredHealthy") or 0)
+    return desired > 0 and int(st.get("currentHealthy") or 0) >= desired
+
+
+def _budget_refusal(cause: str, retry_after: int) -> dict[str, Any]:
+    body = status.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.",
+                                    retry_after)
+    body.setdefault("details", {})["causes"] = [{"reason": "DisruptionBudget", "message": cause}]
+    return body
+
+
+def _set_insufficient(st: Obj) -> None:
+    conditions = [c for c in st.get("conditions") or [] if c.get("type") != "DisruptionAllowed"]
+    old = next((c for c in st.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), {})
+    since = old.get("lastTransitionTime") if old.get("status") == "False" else None
+    conditions.append({"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods", "message": "",
+                       "observedGeneration": st.get("observedGeneration", 0),
+                       "lastTransitionTime": since or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    st["conditions"] = conditions
+
+
 class Subresources:
     def __init__(self, objects: Objects, token_issuer: Any = None) -> None:
         self.objects = objects
         self.token_issuer = token_issuer
+        self._pdb_type = next(rt for rt in builtin_resources()
+                              if (rt.group, rt.resource, rt.version) == ("policy", "poddisruptionbudgets", "v1"))
 
     # ---- scale -----------------------------------------------------------------------------
 
@@ -94,22 +145,55 @@ class Subresources:
     # ---- pods/eviction ---------------------------------------------------------------------
 
     async def evict(self, call: Call, eviction: Any) -> tuple[Obj, int]:
-        """Delete the pod unless a PodDisruptionBudget forbids it (429 like Kubernetes)."""
+        """Delete the pod unless its PodDisruptionBudget forbids it, as kube-apiserver's eviction does.
+
+        An allowed eviction is first recorded in the budget's status (``disruptionsAllowed`` goes down,
+        the pod is listed in ``disruptedPods``) with a compare-and-swap, so two evictions racing for
+        the last allowed disruption cannot both pass before the disruption controller recounts.
+        """
         pod = await self.objects.get(call)
-        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+        if not _can_ignore_budget(pod):
             pod_labels = pod["metadata"].get("labels") or {}
-            pdbs = self.objects.cache.resource("policy", "poddisruptionbudgets").snapshot(
-                prefix_key("policy", "poddisruptionbudgets", call.info.namespace))
-            for pdb in pdbs:
-                selector = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
-                if not selector.matches(pod_labels) or not str(selector):
-                    continue
-                if int((pdb.get("status") or {}).get("disruptionsAllowed") or 0) < 1:
-                    raise StatusError(status.too_many_requests(
-                        "Cannot evict pod as it would violate the pod's disruption budget.", 0))
+            budgets = [pdb for pdb in self.objects.cache.resource("policy", "poddisruptionbudgets").snapshot(
+                prefix_key("policy", "poddisruptionbudgets", call.info.namespace)) if _selects(pdb, pod_labels)]
+            if len(budgets) > 1:
+                raise StatusError(status.internal_error(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not "
+                    "support."))
+            if budgets and not _unhealthy_pod_may_go(budgets[0], pod):
+                await self._take_disruption(call, budgets[0], pod["metadata"]["name"])
         options = (eviction or {}).get("deleteOptions") if isinstance(eviction, dict) else None
         await self.objects.delete(call, options or {})
         return status.success(), 201
+
+    async def _take_disruption(self, call: Call, pdb: Obj, pod_name: str) -> None:
+        name = pdb["metadata"]["name"]
+
+        async def mutate(current: Obj) -> Obj:
+            st = current.setdefault("status", {})
+            if int(st.get("observedGeneration") or 0) < int(current["metadata"].get("generation") or 0):
+                raise StatusError(_budget_refusal(f"The disruption budget {name} is still being processed by the "
+                                                  "server.", 10))
+            allowed = int(st.get("disruptionsAllowed") or 0)
+            if allowed < 0:
+                raise StatusError(status.forbidden_with_message(
+                    "poddisruptionbudget.policy", name, "pdb disruptions allowed is negative"))
+            disrupted = st.get("disruptedPods") or {}
+            if len(disrupted) > MAX_DISRUPTED_PODS:
+                raise StatusError(status.forbidden_with_message(
+                    "poddisruptionbudget.policy", name,
+                    "DisruptedPods map too big - too many evictions not confirmed by PDB controller"))
+            if allowed == 0:
+                raise StatusError(_budget_refusal(
+                    f"The disruption budget {name} needs {int(st.get('desiredHealthy') or 0)} healthy pods and "
+                    f"has {int(st.get('currentHealthy') or 0)} currently", 0))
+            st["disruptionsAllowed"] = allowed - 1
+            if allowed == 1:
+                _set_insufficient(st)
+            st["disruptedPods"] = {**disrupted, pod_name: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            return current
+
+        await self.objects.store.update(self._pdb_type, call.info.namespace, name, mutate, dry_run=call.dry_run)
 
     # ---- serviceaccounts/token -------------------------------------------------------------
 
