@@ -56,6 +56,7 @@ SERVICE_ACCOUNTS: Mapping[str, str] = MappingProxyType({
     "csrcleaner": "certificate-controller",
     "horizontalpodautoscaling": "horizontal-pod-autoscaler",
     "hostpath-provisioner": "hostpath-provisioner",
+    "podgc": "pod-garbage-collector",
 })
 
 # controller registry name -> the component its events name as their source (what `kubectl describe`
@@ -84,6 +85,7 @@ EVENT_SOURCES: Mapping[str, str] = MappingProxyType({
     "csrcleaner": "certificate-controller",
     "horizontalpodautoscaling": "horizontal-pod-autoscaler",
     "hostpath-provisioner": "hostpath-provisioner",
+    "podgc": "pod-garbage-collector",
 })
 
 

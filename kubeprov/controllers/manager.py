@@ -37,6 +37,7 @@ from kubeprov.controllers.job import JobController
 from kubeprov.controllers.namespace import NamespaceController
 from kubeprov.controllers.nodelifecycle import NodeLifecycleController
 from kubeprov.controllers.podautoscaler import HorizontalPodAutoscalerController
+from kubeprov.controllers.podgc import PodGCController
 from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from kubeprov.controllers.resourcequota import ResourceQuotaController
 from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
@@ -64,6 +65,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "job": JobController,
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
+    "podgc": PodGCController,
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "resourcequota": ResourceQuotaController,
@@ -88,6 +90,7 @@ ALIASES = {
     "job-controller": "job",
     "cronjob-controller": "cronjob",
     "ttl-after-finished-controller": "ttl-after-finished",
+    "pod-garbage-collector-controller": "podgc",
     "endpoints-controller": "endpoint",
     "endpointslice-controller": "endpointslice",
     "resourcequota-controller": "resourcequota",

@@ -448,6 +448,11 @@ def _controller_rules() -> dict[str, list[dict]]:
             rule(("create",), ("authorization.k8s.io",), ("subjectaccessreviews",)),
             _events_rule(),
         ],
+        "pod-garbage-collector": [
+            rule(("list", "watch", "delete"), (_CORE,), ("pods",)),
+            rule(("get", "list"), (_CORE,), ("nodes",)),
+            rule(("patch", "update"), (_CORE,), ("pods/status",)),
+        ],
         "ttl-after-finished-controller": [
             rule(("get", "list", "watch", "delete"), ("batch",), ("jobs",)),
             _events_rule(),
