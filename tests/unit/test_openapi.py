@@ -18,7 +18,7 @@ from kubeprov.apiserver.openapi import (
     openapi_index,
     serialize,
 )
-from kubeprov.apiserver.openapi.schemas import convert_schema
+from kubeprov.apiserver.openapi.schemas import convert_schema, referenced_names
 from kubeprov.apiserver.resources import Registry, ResourceType, builtin_resources
 from tests.unit.test_discovery import KubectlServer, needs_kubectl
 
@@ -142,7 +142,9 @@ def test_document_of_an_unserved_version_is_none(registry: Registry, schemas: Bu
 
 
 def test_every_reference_resolves_inside_the_document(registry: Registry, schemas: BuiltinSchemas) -> None:
-    for group, version in (("", "v1"), ("apps", "v1"), ("stable.example.com", "v1"), ("autoscaling", "v1")):
+    served = [(g, v) for g in registry.groups() for v in registry.versions(g)]
+    assert ("apiextensions.k8s.io", "v1") in served and ("stable.example.com", "v1") in served
+    for group, version in served:
         doc = openapi_document(registry, group, version, schemas)
         assert doc is not None
         missing = {r for r in all_refs(doc) if r.removeprefix(REF) not in doc["components"]["schemas"]}
@@ -433,3 +435,10 @@ def test_kubectl_apply_builds_a_strategic_merge_patch(registry: Registry) -> Non
         "$setElementOrder/containers": [{"name": "nginx"}],
         "containers": [{"image": "nginx:1.27", "name": "nginx"}, {"$patch": "delete", "name": "log"}]}
     assert any(path == "/openapi/v3/apis/apps/v1" for _, path, _, _ in server.requests)
+
+
+def test_a_property_named_like_a_vendor_extension_is_still_followed() -> None:
+    schema = {"properties": {"x-kubernetes-validations": {"items": {"$ref": "#/components/schemas/Rule"}},
+                             "plain": {"$ref": "#/components/schemas/Plain"}},
+              "x-kubernetes-list-map-keys": ["#/components/schemas/NotARef"]}
+    assert referenced_names(schema) == {"Rule", "Plain"}

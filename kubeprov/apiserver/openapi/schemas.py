@@ -126,6 +126,10 @@ class BuiltinSchemas:
         return self._get()[1].get((group, version, kind))
 
 
+# schema keywords whose value maps names to schemas
+NAMED_SCHEMAS = ("properties", "patternProperties", "definitions")
+
+
 def referenced_names(schema: Any) -> set[str]:
     """Component names a schema points at directly."""
     found: set[str] = set()
@@ -136,7 +140,12 @@ def referenced_names(schema: Any) -> set[str]:
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith(REF_PREFIX):
                 found.add(ref.removeprefix(REF_PREFIX))
-            stack.extend(v for k, v in node.items() if not k.startswith("x-kubernetes") and k != "enum")
+            for key, value in node.items():
+                if key in NAMED_SCHEMAS and isinstance(value, dict):
+                    # keys here are field names (``x-kubernetes-validations`` is one), every value a schema
+                    stack.extend(value.values())
+                elif not key.startswith("x-kubernetes") and key != "enum":
+                    stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)
     return found
