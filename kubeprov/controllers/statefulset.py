@@ -308,10 +308,13 @@ class StatefulSetController(Controller):
             return  # the pod's references are settled once the pod is known
         if _ref_uids(refs) == _ref_uids(meta(claim).get("ownerReferences") or []):
             return
-        patch = {"metadata": {"ownerReferences": refs or None, "uid": meta(claim).get("uid")}}
-        try:
-            await self.client.patch("v1", "persistentvolumeclaims", meta(claim)["name"], patch,
-                                    meta(claim)["namespace"])
+        new = copy.deepcopy(claim)
+        if refs:
+            new["metadata"]["ownerReferences"] = refs
+        else:
+            new["metadata"].pop("ownerReferences", None)
+        try:  # an update on the cached version: a stale cache gets 409 and the set is synced again
+            await self.client.update("v1", "persistentvolumeclaims", new, meta(claim)["namespace"])
         except StatusError as exc:
             if exc.code != 404:
                 raise

@@ -392,8 +392,7 @@ def _controller_rules() -> dict[str, list[dict]]:
         "persistent-volume-binder": [
             rule(("get", "list", "watch", "update", "create", "delete"), (_CORE,), ("persistentvolumes",)),
             rule(("update",), (_CORE,), ("persistentvolumes/status",)),
-            # Kubernetes gives update only; kubeprov's binder annotates claims with a patch
-            rule(("get", "list", "watch", "update", "patch"), (_CORE,), ("persistentvolumeclaims",)),
+            rule(("get", "list", "watch", "update"), (_CORE,), ("persistentvolumeclaims",)),
             rule(("update",), (_CORE,), ("persistentvolumeclaims/status",)),
             rule(("list", "watch", "get", "create", "delete"), (_CORE,), ("pods",)),
             rule(READ, ("storage.k8s.io",), ("storageclasses",)),
@@ -433,8 +432,7 @@ def _controller_rules() -> dict[str, list[dict]]:
             rule(("get", "create", "delete", "update", "patch"), (_CORE,), ("pods",)),
             rule(("get", "create", "delete", "update", "patch", "list", "watch"), ("apps",), ("controllerrevisions",)),
             rule(("get", "create", "list", "watch"), (_CORE,), ("persistentvolumeclaims",)),
-            # Kubernetes gives update and delete; kubeprov's controller sets claim owners with a patch
-            rule(("update", "delete", "patch"), (_CORE,), ("persistentvolumeclaims",)),
+            rule(("update", "delete"), (_CORE,), ("persistentvolumeclaims",)),
             rule(("update",), (_CORE,), ("pods/finalizers",)),
             _events_rule(),
         ],

@@ -311,10 +311,12 @@ class PersistentVolumeBinder(Controller):
         if any(status.get(k) != v for k, v in wanted.items()):
             await self._claim_status(claim, wanted)
 
-    async def _annotate(self, claim: Obj, annotations: dict[str, str]) -> Obj:
-        patch = {"metadata": {"annotations": annotations, "resourceVersion": meta(claim).get("resourceVersion")}}
-        return await self.client.patch("v1", "persistentvolumeclaims", meta(claim)["name"], patch,
-                                       meta(claim)["namespace"])
+    async def _annotate(self, claim: Obj, annotations: dict[str, str | None]) -> Obj:
+        """Set (or, for None, remove) annotations with an update of the version we read."""
+        new = copy.deepcopy(claim)
+        merged = {**(meta(claim).get("annotations") or {}), **annotations}
+        new["metadata"]["annotations"] = {k: v for k, v in merged.items() if v is not None}
+        return await self.client.update("v1", "persistentvolumeclaims", new, meta(claim)["namespace"])
 
     async def _claim_status(self, claim: Obj, values: Obj) -> Obj:
         new = copy.deepcopy(claim)
