@@ -2,8 +2,9 @@
 
 :class:`ControllerEnv` gives a test a namespace of its own (with its ``default`` ServiceAccount), a
 pool of hollow nodes labelled for that test only, a scheduler with a name of its own, and the
-controllers the test asks for, restricted to the namespace. Workloads built with :meth:`pod_spec`
-land only on the pool, so tests sharing the server never touch each other's pods.
+controllers the test asks for, restricted to the namespace, each with an event recorder. Workloads
+built with :meth:`pod_spec` land only on the pool, so tests sharing the server never touch each other's
+pods.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kubeprov.api.client import ApiClient
+from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller
+from kubeprov.controllers.identities import event_source
 from kubeprov.hollow import HollowFleet, HollowNodeSpec
 from kubeprov.scheduler.config import SchedulerConfig
 from kubeprov.scheduler.service import Scheduler
@@ -64,6 +67,7 @@ class ControllerEnv:
         self.scheduler: Scheduler | None = None
         self.factory: SharedInformerFactory | None = None
         self.controllers: list[Controller] = []
+        self.recorders: list[EventRecorder] = []
 
     def node_specs(self, count: int, **spec: Any) -> list[HollowNodeSpec]:
         labels = {**self.pool, **spec.pop("labels", {})}
@@ -85,8 +89,15 @@ class ControllerEnv:
             await self.scheduler.start()
         self.factory = SharedInformerFactory(self.client)
         options = options or {}
-        self.controllers = [cls(self.client, self.factory, namespace_filter=self.wants, **options.get(cls, {}))
-                            for cls in controllers]
+        self.controllers = []
+        for cls in controllers:
+            # each controller records events under kube-controller-manager's name for it, unless told otherwise
+            kwargs = dict(options.get(cls, {}))
+            if "recorder" not in kwargs:
+                kwargs["recorder"] = EventRecorder(self.client, event_source(cls.name), "test")
+                await kwargs["recorder"].start()
+                self.recorders.append(kwargs["recorder"])
+            self.controllers.append(cls(self.client, self.factory, namespace_filter=self.wants, **kwargs))
         await self.factory.start()
         for controller in self.controllers:
             await controller.start(10)
@@ -99,6 +110,8 @@ class ControllerEnv:
             await controller.stop()
         if self.factory is not None:
             await self.factory.stop()
+        for recorder in self.recorders:
+            await recorder.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.fleet is not None:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
-from kubeprov.api.events import EventRecorder
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.cronjob import SCHEDULED_TIMESTAMP, CronJobController
 from kubeprov.controllers.job import JobController
@@ -70,15 +69,9 @@ class CronEnv:
 @pytest.fixture
 async def cron(apiserver: ApiServerForTest, api_client: ApiClient):
     clock = Clock()
-    recorder = EventRecorder(api_client, "cronjob-controller", "test")
-    await recorder.start()
-    options = {CronJobController: {"clock": clock, "recorder": recorder}}
-    try:
-        async with controller_env(apiserver, api_client, [CronJobController, JobController], prefix="cron",
-                                  options=options) as env:
-            yield CronEnv(env, clock)
-    finally:
-        await recorder.stop()
+    async with controller_env(apiserver, api_client, [CronJobController, JobController], prefix="cron",
+                              options={CronJobController: {"clock": clock}}) as env:
+        yield CronEnv(env, clock)
 
 
 async def test_creates_a_job_per_scheduled_time(cron: CronEnv):

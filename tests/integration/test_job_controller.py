@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
-from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.job import JobController
@@ -78,15 +77,9 @@ class MaxActive:
 
 @pytest.fixture
 async def env(apiserver: ApiServerForTest, api_client: ApiClient):
-    recorder = EventRecorder(api_client, "job-controller", "test")
-    await recorder.start()
-    options = {JobController: {**FAST[JobController], "recorder": recorder}}
-    try:
-        async with controller_env(apiserver, api_client, [JobController, TTLAfterFinishedController], prefix="job",
-                                  options=options) as e:
-            yield e
-    finally:
-        await recorder.stop()
+    async with controller_env(apiserver, api_client, [JobController, TTLAfterFinishedController], prefix="job",
+                              options={JobController: FAST[JobController]}) as e:
+        yield e
 
 
 async def test_completions_with_parallelism_never_exceed_parallelism(env: ControllerEnv):

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
-from kubeprov.api.events import EventRecorder
 from kubeprov.controllers.volumes.hostpath import PROVISIONER, HostPathProvisioner
 from kubeprov.controllers.volumes.pvbinder import (
     BIND_COMPLETED,
@@ -81,14 +80,7 @@ class Volumes:
 async def env(apiserver: ApiServerForTest, api_client: ApiClient) -> AsyncIterator[ControllerEnv]:
     async with controller_env(apiserver, api_client, [PersistentVolumeBinder, HostPathProvisioner], prefix="vol",
                               options={HostPathProvisioner: {"create_default_class": False}}, nodes=1) as e:
-        recorder = EventRecorder(api_client, "persistentvolume-controller", "test")
-        await recorder.start()
-        for controller in e.controllers:
-            controller.recorder = recorder
-        try:
-            yield e
-        finally:
-            await recorder.stop()
+        yield e
 
 
 @pytest.fixture
