@@ -146,9 +146,27 @@ class NodeInfo:
     requested: dict[str, int] = field(init=False)
     non_zero_requested: dict[str, int] = field(init=False)
     used_ports: list[tuple[str, str, int]] = field(init=False)
+    name: str = field(init=False)
+    labels: dict[str, str] = field(init=False)
+    # the pods with any pod (anti-)affinity, and with required anti-affinity: the only ones the
+    # inter-pod affinity plugin must look at for an incoming pod without terms of its own
+    pods_with_affinity: list[dict] = field(init=False)
+    pods_with_required_anti_affinity: list[dict] = field(init=False)
+    # plugins' per-node results that depend only on this NodeInfo (which is rebuilt when its pods change)
+    memo: dict[Any, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pods = [p for p in self.pods if _is_active(p)]
+        self.name = name_of(self.node)
+        self.labels = labels_of(self.node)
+        self.pods_with_affinity = []
+        self.pods_with_required_anti_affinity = []
+        for p in self.pods:
+            affinity = (p.get("spec") or {}).get("affinity") or {}
+            if affinity.get("podAffinity") or affinity.get("podAntiAffinity"):
+                self.pods_with_affinity.append(p)
+                if (affinity.get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
+                    self.pods_with_required_anti_affinity.append(p)
         self.allocatable = resource_list((self.node.get("status") or {}).get("allocatable"))
         self.requested = {}
         self.non_zero_requested = {}
@@ -159,13 +177,6 @@ class NodeInfo:
             _add(self.non_zero_requested, {CPU: nz.get(CPU, 0), MEMORY: nz.get(MEMORY, 0)})
             self.used_ports.extend(host_ports(p))
 
-    @property
-    def name(self) -> str:
-        return name_of(self.node)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return labels_of(self.node)
 
 
 class CycleState(dict):

@@ -43,6 +43,7 @@ from kubeprov.api.status import StatusError
 from kubeprov.scheduler import NodeInfo, default_selector, schedule
 from kubeprov.scheduler.config import SchedulerConfig
 from kubeprov.scheduler.queue import QueuedPodInfo, SchedulingQueue
+from kubeprov.scheduler.snapshot import NodeInfoCache
 
 __all__ = ["Scheduler", "SchedulerMetrics"]
 
@@ -164,6 +165,7 @@ class Scheduler:
         self._selecting: dict[str, Informer] = {}
         self._recorder: EventRecorder | None = None
         self._assumed: dict[str, Obj] = {}  # pod key -> the pod as bound, until the informer shows it bound
+        self._node_infos = NodeInfoCache()
         self._bind_slots = asyncio.Semaphore(config.parallel_binds)
         self._bind_tasks: set[asyncio.Task[None]] = set()
         self._status_tasks: set[asyncio.Task[None]] = set()
@@ -223,7 +225,7 @@ class Scheduler:
             "StatefulSet": factory.informer("apps/v1", "statefulsets"),
         }
         self._pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
-        self._nodes.add_handler(self._on_node_add, self._on_node_update, None)
+        self._nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self._recorder = EventRecorder(client, self.config.scheduler_name)
         await self._recorder.start()
         await self._start_health_server()
@@ -349,6 +351,7 @@ class Scheduler:
 
     def _on_pod_add(self, pod: Obj) -> None:
         key = key_of(pod)
+        self._node_infos.invalidate(_node_name(pod))
         if _node_name(pod):
             self._assumed.pop(key, None)
             self.queue.delete(key)
@@ -358,6 +361,7 @@ class Scheduler:
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         key = key_of(new)
+        self._node_infos.invalidate(_node_name(old), _node_name(new))
         if _node_name(new):
             self._assumed.pop(key, None)
             self.queue.delete(key)
@@ -371,30 +375,31 @@ class Scheduler:
 
     def _on_pod_delete(self, pod: Obj) -> None:
         key = key_of(pod)
+        self._node_infos.invalidate(_node_name(pod))
         was_assumed = self._assumed.pop(key, None) is not None
         self.queue.delete(key)
         if _node_name(pod) or was_assumed:
             self.queue.move_all_to_active()  # its room is free now
 
     def _on_node_add(self, node: Obj) -> None:
+        self._node_infos.nodes_changed()
         self.queue.move_all_to_active()
 
+    def _on_node_delete(self, node: Obj) -> None:
+        self._node_infos.nodes_changed()
+
     def _on_node_update(self, old: Obj, new: Obj) -> None:
+        self._node_infos.invalidate(new["metadata"]["name"])
         if _node_comparable(old) != _node_comparable(new):
             self.queue.move_all_to_active()
 
     # -- one scheduling cycle ----------------------------------------------------------------
 
     def _snapshot(self) -> list[NodeInfo]:
-        assert self._nodes is not None and self._pods is not None
-        extra: dict[str, list[Obj]] = defaultdict(list)
-        for pod in self._assumed.values():
-            extra[_node_name(pod)].append(pod)
-        infos = []
-        for node in sorted(self._nodes.list(), key=lambda n: n["metadata"]["name"]):
-            name = node["metadata"]["name"]
-            infos.append(NodeInfo(node, self._pods.by_index(NODE_NAME_INDEX, name) + extra.get(name, [])))
-        return infos
+        nodes, pods = self._nodes, self._pods
+        assert nodes is not None and pods is not None
+        return self._node_infos.snapshot(nodes.list, lambda name: nodes.get("", name),
+                                         lambda name: pods.by_index(NODE_NAME_INDEX, name), self._assumed)
 
     def _spread_selector(self, pod: Obj) -> dict | None:
         ns = (pod.get("metadata") or {}).get("namespace") or ""

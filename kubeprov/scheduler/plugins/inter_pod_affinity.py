@@ -77,11 +77,12 @@ def preferred_terms(pod: Mapping[str, Any], kind: str) -> list[Term]:
     return [_term(pod, t.get("podAffinityTerm") or {}, int(t.get("weight") or 0)) for t in raw]
 
 
-def _pods_with_nodes(cycle: Cycle) -> list[tuple[dict, NodeInfo]]:
+def _pods_with_nodes(cycle: Cycle, which: str = "pods") -> list[tuple[dict, NodeInfo]]:
+    """(pod, its node) over the cluster; ``which`` names the NodeInfo list: ``pods`` or one of its subsets."""
     own_uid = (cycle.pod.get("metadata") or {}).get("uid")
     out = []
     for ni in cycle.all_nodes:
-        for p in ni.pods:
+        for p in getattr(ni, which):
             if own_uid and (p.get("metadata") or {}).get("uid") == own_uid:
                 continue
             out.append((p, ni))
@@ -102,7 +103,9 @@ class InterPodAffinity:
         existing_anti: dict[tuple[str, str], int] = {}
         affinity_counts: dict[tuple[str, str], int] = {}
         anti_counts: dict[tuple[str, str], int] = {}
-        for other, ni in _pods_with_nodes(cycle):
+        # without terms of its own, only existing pods' required anti-affinity can reject the pod
+        which = "pods" if affinity or anti else "pods_with_required_anti_affinity"
+        for other, ni in _pods_with_nodes(cycle, which):
             labels = ni.labels
             for term in required_terms(other, "podAntiAffinity"):
                 if term.topology_key in labels and term.matches(pod, nsl):
@@ -158,7 +161,9 @@ class InterPodAffinity:
                 pair = (term.topology_key, labels[term.topology_key])
                 topology_score[pair] = topology_score.get(pair, 0) + term.weight * mult
 
-        for other, ni in _pods_with_nodes(cycle):
+        # without preferred terms of its own, only pods with (anti-)affinity terms add to the score
+        which = "pods" if pref_aff or pref_anti else "pods_with_affinity"
+        for other, ni in _pods_with_nodes(cycle, which):
             labels = ni.labels
             for t in pref_aff:
                 add(t, other, labels, 1)

@@ -80,13 +80,19 @@ def _has_keys(node: NodeInfo, constraints: list[Constraint]) -> bool:
 
 
 def _count_matching(node: NodeInfo, selector: Selector, namespace: str) -> int:
-    return sum(
-        1
-        for p in node.pods
-        if namespace_of(p) == namespace
-        and not (p.get("metadata") or {}).get("deletionTimestamp")
-        and selector.matches(labels_of(p))
-    )
+    """The node's pods in ``namespace`` that ``selector`` matches (memoized on the NodeInfo: the pods of one
+    Deployment are scheduled one after the other against mostly unchanged nodes)."""
+    key = (PodTopologySpread.name, selector.requirements, selector.is_nothing(), namespace)
+    count = node.memo.get(key)
+    if count is None:
+        count = node.memo[key] = sum(
+            1
+            for p in node.pods
+            if namespace_of(p) == namespace
+            and not (p.get("metadata") or {}).get("deletionTimestamp")
+            and selector.matches(labels_of(p))
+        )
+    return count
 
 
 class PodTopologySpread:
