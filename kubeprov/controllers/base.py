@@ -69,6 +69,7 @@ class Controller:
         self.log = logging.getLogger(f"kubeprov.controllers.{self.name}")
         self._informers: list[Informer] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._periodic: list[tuple[float, Callable[[], None], bool]] = []
         self.synced = False
 
     # ---- helpers for subclasses ------------------------------------------------------------
@@ -78,6 +79,11 @@ class Controller:
         informer = self.factory.informer(api_version, resource, **kwargs)
         self._informers.append(informer)
         return informer
+
+    def every(self, period: float, callback: Callable[[], None], *, at_start: bool = False) -> None:
+        """Call ``callback`` (typically enqueueing keys) every ``period`` seconds while the workers run:
+        the resyncs and housekeeping passes controllers do besides reacting to events."""
+        self._periodic.append((period, callback, at_start))
 
     def wants(self, namespace: str) -> bool:
         """Whether objects of ``namespace`` are this controller's business."""
@@ -108,6 +114,8 @@ class Controller:
         self.log.info("controller %s synced; starting %d workers", self.name, self.workers)
         self._tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}")
                        for i in range(self.workers)]
+        self._tasks += [asyncio.create_task(self._tick(period, callback, at_start), name=f"{self.name}-periodic")
+                        for period, callback, at_start in self._periodic]
 
     async def stop(self) -> None:
         self.queue.shut_down()
@@ -115,6 +123,16 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    async def _tick(self, period: float, callback: Callable[[], None], at_start: bool) -> None:
+        if not at_start:
+            await asyncio.sleep(period)
+        while True:
+            try:
+                callback()
+            except Exception:
+                self.log.exception("controller %s: periodic pass failed", self.name)
+            await asyncio.sleep(period)
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()

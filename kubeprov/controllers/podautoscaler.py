@@ -11,8 +11,6 @@ scale subresource with a ``SuccessfulRescale`` event. Without metrics (no metric
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -305,25 +303,7 @@ class HorizontalPodAutoscalerController(Controller):
         self.pods = self.informer("v1", "pods")
         self.hpas.add_handler(on_add=self._hpa, on_update=self._hpa_updated, on_delete=self._hpa_deleted)
         self.memory: dict[str, AutoscalerMemory] = {}
-        self._resync_task: asyncio.Task[None] | None = None
-
-    async def start(self, sync_timeout: float | None = None) -> None:
-        await super().start(sync_timeout)
-        self._resync_task = asyncio.create_task(self._resync_loop(), name="hpa-resync")
-
-    async def stop(self) -> None:
-        if self._resync_task is not None:
-            self._resync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._resync_task
-            self._resync_task = None
-        await super().stop()
-
-    async def _resync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sync_period)
-            for hpa in self.hpas.list():
-                self._hpa(hpa)
+        self.every(sync_period, lambda: [self._hpa(hpa) for hpa in self.hpas.list()])
 
     def _hpa(self, hpa: Obj) -> None:
         if self.wants(meta(hpa).get("namespace", "")):

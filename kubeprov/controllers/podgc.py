@@ -12,7 +12,6 @@ Every ``period`` seconds (20 s in Kubernetes) it deletes, at once and with grace
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,23 +71,7 @@ class PodGCController(Controller):
         self.threshold = terminated_pod_gc_threshold
         self.pods = self.informer("v1", "pods")
         self.nodes = self.informer("v1", "nodes")
-        self._ticker: asyncio.Task[None] | None = None
-
-    async def start(self, sync_timeout: float | None = None) -> None:
-        await super().start(sync_timeout)
-        self._ticker = asyncio.create_task(self._tick(), name="podgc-ticker")
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-            self._ticker = None
-        await super().stop()
-
-    async def _tick(self) -> None:
-        while True:
-            self.enqueue(GC_KEY)
-            await asyncio.sleep(self.period)
+        self.every(period, lambda: self.enqueue(GC_KEY), at_start=True)
 
     def _ours(self) -> list[Obj]:
         return [p for p in self.pods.list() if self.wants(meta(p).get("namespace", ""))]

@@ -12,7 +12,6 @@ quotas of its namespace, and every quota is recounted every ``resync_period`` se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 from typing import Any
 
@@ -78,25 +77,7 @@ class ResourceQuotaController(Controller):
         # (group, resource) -> its informer (None: not served), opened as quotas name them
         self._counted: dict[tuple[str, str], Informer | None] = {}
         self._opening = asyncio.Lock()
-        self._resync_task: asyncio.Task[None] | None = None
-
-    async def start(self, sync_timeout: float | None = None) -> None:
-        await super().start(sync_timeout)
-        self._resync_task = asyncio.create_task(self._resync_loop(), name="resourcequota-resync")
-
-    async def stop(self) -> None:
-        if self._resync_task is not None:
-            self._resync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._resync_task
-            self._resync_task = None
-        await super().stop()
-
-    async def _resync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.resync_period)
-            for quota in self.quotas.list():
-                self._quota(quota)
+        self.every(resync_period, lambda: [self._quota(quota) for quota in self.quotas.list()])
 
     # ---- events ------------------------------------------------------------------------------
 
