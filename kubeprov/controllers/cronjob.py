@@ -26,8 +26,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubeprov.api import cron
 from kubeprov.api.status import StatusError
-from kubeprov.controllers import cron
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
 from kubeprov.controllers.replicaset import controller_ref

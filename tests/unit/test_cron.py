@@ -1,4 +1,4 @@
-"""The CronJob controller's schedule parser and next-time search (kubeprov/controllers/cron.py)."""
+"""The CronJob controller's schedule parser and next-time search (kubeprov/api/cron.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubeprov.controllers.cron import CronError, Schedule, parse, split_zone
+from kubeprov.api.cron import CronError, Schedule, check_schedule, parse, split_zone
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -155,3 +155,13 @@ def test_next_is_a_later_matching_minute(spec: str, after: datetime, tz: ZoneInf
         assert t > after and t.second == 0 and _matches(s, t, tz)
         # nothing matches in between (checked over the first two days)
         assert _brute_next(s, after, tz, min(t - after, timedelta(days=2))) in (t, None)
+
+
+def test_the_controller_and_validation_read_the_same_language() -> None:
+    # the parser ignores what follows "*-", and words its integer errors like Go's strconv
+    assert parse("*-5 * * * *").minutes == frozenset(range(60))
+    with pytest.raises(CronError, match=r'failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax'):
+        parse("x * * * *")
+    check_schedule("@every 5m")  # validation accepts it; the controller does not run it
+    with pytest.raises(CronError, match="unrecognized descriptor"):
+        parse("@every 5m")

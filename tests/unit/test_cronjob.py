@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kubeprov.controllers import cron
+from kubeprov.api import cron
 from kubeprov.controllers.cronjob import job_name, most_recent, schedule_text
 
 CREATED = datetime(2024, 1, 1, 10, 0, 30, tzinfo=UTC)
