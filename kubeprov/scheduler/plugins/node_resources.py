@@ -19,23 +19,24 @@ from kubeprov.scheduler.framework import (
 SCORED_RESOURCES = ((CPU, 1), (MEMORY, 1))
 
 
-def insufficient(requests: dict[str, int], node: NodeInfo) -> list[str]:
+def resource_checks(requests: dict[str, int]) -> list[tuple[str, int]]:
+    """(resource, amount) of each resource the pod asks for, in Kubernetes' order (cpu, memory, storage,
+    scalars): computed once per cycle, not once per node."""
+    order = [CPU, MEMORY, EPHEMERAL_STORAGE] + sorted(k for k in requests if is_scalar_resource(k))
+    return [(name, requests[name]) for name in order if requests.get(name, 0) > 0]
+
+
+def insufficient(requests: dict[str, int], node: NodeInfo, checks: list[tuple[str, int]] | None = None) -> list[str]:
     """The reason for each resource the node cannot fit, in Kubernetes' order (pods, cpu, memory, storage, scalars).
 
     As in 1.32 these are all plain Unschedulable: preemption decides whether evicting pods could help.
     """
     out: list[str] = []
-    if len(node.pods) + 1 > node.allocatable.get(PODS, 0):
+    allocatable, requested = node.allocatable, node.requested
+    if len(node.pods) + 1 > allocatable.get(PODS, 0):
         out.append("Too many pods")
-    if not any(v > 0 for v in requests.values()):
-        return out
-    order = [CPU, MEMORY, EPHEMERAL_STORAGE] + sorted(k for k in requests if is_scalar_resource(k))
-    for name in order:
-        want = requests.get(name, 0)
-        if want <= 0:
-            continue
-        alloc = node.allocatable.get(name, 0)
-        if want > alloc - node.requested.get(name, 0):
+    for name, want in resource_checks(requests) if checks is None else checks:
+        if want > allocatable.get(name, 0) - requested.get(name, 0):
             out.append(f"Insufficient {name}")
     return out
 
@@ -45,10 +46,12 @@ class NodeResourcesFit:
     weight = 1
 
     def pre_filter(self, cycle: Cycle) -> None:
-        cycle.state[self.name] = pod_requests(cycle.pod)
+        requests = pod_requests(cycle.pod)
+        cycle.state[self.name] = (requests, resource_checks(requests))
 
     def filter(self, cycle: Cycle, node: NodeInfo) -> Status | None:
-        found = insufficient(cycle.state[self.name], node)
+        requests, checks = cycle.state[self.name]
+        found = insufficient(requests, node, checks)
         return unschedulable(*found) if found else None
 
     def pre_score(self, cycle: Cycle, nodes: list[NodeInfo]) -> bool:
