@@ -218,6 +218,14 @@ def _image_id(image: str) -> str:
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
+def _ready_of(status: Obj | None) -> str:
+    """The status of a pod status's Ready condition ("" without one)."""
+    for c in (status or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("status") or "")
+    return ""
+
+
 def _rv(obj: Obj | None) -> int:
     try:
         return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
@@ -334,6 +342,11 @@ class _PodWorker:
     def update(self, pod: Obj) -> None:
         if _rv(pod) >= _rv(self.pod):
             self.pod = pod
+            if self.written is not None and _ready_of(pod.get("status")) != _ready_of(self.written):
+                # someone else changed what we own (the node controller marked the pod NotReady while this
+                # node was dead): post our status again, as the kubelet's status manager does
+                self.written = None
+                self.wake.set()
         meta = pod.get("metadata") or {}
         self._fail_on_request(meta.get("annotations") or {})
         if meta.get("deletionTimestamp") and self.delete_at is None:

@@ -407,3 +407,22 @@ async def test_fail_annotation_makes_containers_exit_with_its_code(client, fleet
     await until(lambda: phase_of(client, namespace, name, "Failed"))
     p = await client.get("v1", "pods", name, namespace)
     assert p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+
+
+async def test_revived_node_restores_pod_readiness_changed_while_it_was_dead(client, fleet, namespace):
+    node = fleet.nodes[1]
+    name = await run_pod(client, namespace, node.name, pod("steady"))
+
+    async def ready():
+        p = await client.get("v1", "pods", name, namespace)
+        return p if condition(p, "Ready").get("status") == "True" else None
+
+    p = await until(ready)
+    await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: "true"}}})
+    await until(lambda: asyncio.sleep(0, result=not node.alive))
+    for c in p["status"]["conditions"]:  # what the node lifecycle controller does to a dead node's pods
+        if c["type"] == "Ready":
+            c["status"] = "False"
+    await client.update("v1", "pods", p, namespace, subresource="status")
+    await client.patch("v1", "nodes", node.name, {"metadata": {"annotations": {DEAD_ANNOTATION: None}}})
+    await until(ready)
