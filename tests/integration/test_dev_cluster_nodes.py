@@ -86,4 +86,7 @@ def test_dead_node_goes_unknown_tainted_and_its_pods_move(dev_cluster: DevCluste
              and not any(t["key"] == UNREACHABLE for t in dev_cluster.json("get", "node", victim)["spec"].get("taints")
                          or []),
              timeout=40, interval=1, what=f"{victim} to be Ready and untainted again")
-        dev_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    # the revived kubelet finishes the deletions of the pods evicted while it was down
+    poll(lambda: not doomed & {p["metadata"]["name"] for p in dev_cluster.json("-n", ns, "get", "pods")["items"]},
+         timeout=30, interval=1, what="the evicted pods to be removed by the revived node")
+    dev_cluster.kubectl("delete", "namespace", ns, "--wait=false")
