@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -171,6 +172,30 @@ async def throughput(client: ApiClient, folder: Path, kubeconfig: Path, args: ar
     await client.delete_collection("v1", "pods", NS, grace_period_seconds=0)
 
 
+async def watch_milestones(client: ApiClient, resource_version: str, total: int, started: float,
+                           out: dict[str, float]) -> None:
+    """When the Deployment's pods were all created, all bound and all Ready (seconds after ``started``)."""
+    created: set[str] = set()
+    bound: set[str] = set()
+    ready: set[str] = set()
+    async for kind, obj in client.watch("v1", "pods", NS, resource_version=resource_version,
+                                        label_selector="app=ready"):
+        if kind not in ("ADDED", "MODIFIED"):
+            continue
+        name = obj["metadata"]["name"]
+        created.add(name)
+        if (obj.get("spec") or {}).get("nodeName"):
+            bound.add(name)
+        if any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or []):
+            ready.add(name)
+        for label, names in (("created", created), ("bound", bound), ("ready", ready)):
+            if label not in out and len(names) >= total:
+                out[label] = time.perf_counter() - started
+        if len(out) == 3:
+            return
+
+
 async def deployment_ready(client: ApiClient, folder: Path, kubeconfig: Path, ca: Path,
                            args: argparse.Namespace) -> None:
     fleet = HollowFleet(client, node_specs(args.nodes), lease_interval=LEASE_INTERVAL,
@@ -179,9 +204,14 @@ async def deployment_ready(client: ApiClient, folder: Path, kubeconfig: Path, ca
     components = [Component(folder, "controllers", "kubeprov.controllers", controllers_config(kubeconfig, ca)),
                   Component(folder, "scheduler", "kubeprov.scheduler", scheduler_config(kubeconfig,
                                                                                        "default-scheduler"))]
+    watcher: asyncio.Task[None] | None = None
     try:
         await asyncio.sleep(3)  # both processes list and sync their informers before the clock starts
+        listed = await client.list("v1", "pods", NS, limit=1)
         started = time.perf_counter()
+        milestones: dict[str, float] = {}
+        watcher = asyncio.create_task(watch_milestones(client, listed["metadata"]["resourceVersion"],
+                                                       args.replicas, started, milestones))
         await client.create("apps/v1", "deployments", deployment(args.replicas), NS)
         ready = 0
         deadline = started + args.timeout
@@ -195,9 +225,16 @@ async def deployment_ready(client: ApiClient, folder: Path, kubeconfig: Path, ca
         if ready >= args.replicas:
             print(f"  Deployment of {args.replicas} replicas all Ready in {took:.1f}s "
                   f"({args.replicas / took:.0f} pods/s end to end)")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(watcher), 5)
+            print("  all pods created after {created:.1f}s, all bound after {bound:.1f}s, all Ready (pod "
+                  "condition) after {ready:.1f}s".format(**{k: milestones.get(k, float("nan"))
+                                                           for k in ("created", "bound", "ready")}))
         else:
             print(f"  Deployment: only {ready} of {args.replicas} Ready after {took:.0f}s")
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for component in components:
             component.stop()
         await fleet.stop()
