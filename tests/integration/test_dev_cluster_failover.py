@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable, is_ours
-from tests.integration.dev_cluster import DevClusterForTest, poll, start_dev_cluster
+from tests.integration.dev_cluster import KUBEPROV, DevClusterForTest, poll, start_dev_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -85,3 +86,14 @@ def test_standbys_take_over_when_the_leaders_die(standby_cluster: DevClusterForT
     cluster.ok("-n", ns, "rollout", "status", "deployment/after", "--timeout=60s", timeout=90)
     pods = cluster.json("-n", ns, "get", "pods", "-l", "app=after")["items"]
     assert len(pods) == 3 and all(p["spec"].get("nodeName") for p in pods)
+
+
+def test_dev_down_stops_the_standbys_too(standby_cluster: DevClusterForTest) -> None:
+    """Runs last in this module: the fixture's own `dev down` then finds nothing left."""
+    records = ProcessTable(standby_cluster.directory / "processes.json").load()
+    standbys = [r for r in records if r.name.endswith("-standby")]
+    assert len(standbys) == 2
+    down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(standby_cluster.directory)],
+                          capture_output=True, text=True, timeout=90, check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not [r.name for r in records if is_ours(r)]
