@@ -45,6 +45,8 @@ __all__ = ["JITTER_FACTOR", "LeaderElectionConfig", "LeaderElector", "format_mic
 log = logging.getLogger(__name__)
 
 JITTER_FACTOR = 1.2
+# how long after the observed expiry a standby tries (so the lease is surely expired on its clock)
+EXPIRY_MARGIN = 0.05
 API_VERSION = "coordination.k8s.io/v1"
 RESOURCE = "leases"
 
@@ -142,7 +144,7 @@ class LeaderElector:
             if succeeded:
                 log.info("successfully acquired lease %s", desc)
                 return
-            await asyncio.sleep(self.config.retry_period * (1 + random.random() * JITTER_FACTOR))
+            await asyncio.sleep(self._acquire_delay(self.clock()))
 
     async def _renew(self) -> None:
         desc = f"{self.config.lock_namespace}/{self.config.lock_name}"
@@ -186,12 +188,23 @@ class LeaderElector:
 
     # -- lease handling ----------------------------------------------------------------------
 
-    def _lease_valid(self, now: float) -> bool:
+    def _acquire_delay(self, now: float) -> float:
+        """The jittered retry period, cut short when the observed lease expires sooner: a standby tries
+        the moment the lease it watches runs out, so a dead leader is replaced within about
+        lease_duration + retry_period * (1 + jitter) of its last renewal, not one more retry later."""
+        delay = self.config.retry_period * (1 + random.random() * JITTER_FACTOR)
+        if self._observed.get("holderIdentity") and self._lease_valid(now):
+            delay = min(delay, self._observed_time + self._observed_duration() - now + EXPIRY_MARGIN)
+        return max(delay, EXPIRY_MARGIN)
+
+    def _observed_duration(self) -> float:
         seconds = self._observed.get("leaseDurationSeconds") or 0
-        duration = float(seconds)
         if seconds == _lease_seconds(self.config.lease_duration):
-            duration = self.config.lease_duration
-        return self._observed_time + duration > now
+            return self.config.lease_duration
+        return float(seconds)
+
+    def _lease_valid(self, now: float) -> bool:
+        return self._observed_time + self._observed_duration() > now
 
     def _set_observed(self, record: dict[str, Any]) -> None:
         self._observed = record

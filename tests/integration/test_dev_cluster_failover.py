@@ -26,9 +26,9 @@ COMPONENTS = {"kube-scheduler": ("scheduler", "scheduler-standby"),
               "kube-controller-manager": ("controller-manager", "controller-manager-standby")}
 # lease name -> how each instance logs its own identity when it starts
 IDENTITY_LINES = {"kube-scheduler": "(identity {},", "kube-controller-manager": "controller manager {} starting"}
-# leaseDurationSeconds 15 after the standby last saw the lease renewed, which it checks every retry period
-# of 2 s jittered up to 4.4 s (client-go's defaults): up to 15 + 2 * 4.4 s after the kill, 17 s typically
-TAKEOVER_SECONDS = 25
+# the standby sees the last renewal within one jittered retry period (2 s to 4.4 s) and tries again the
+# moment the 15 s lease it watched expires: at most about 19.4 s after the kill, 16 s typically
+TAKEOVER_SECONDS = 20
 
 
 @pytest.fixture(scope="module")

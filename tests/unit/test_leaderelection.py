@@ -321,3 +321,17 @@ def test_config_validation_matches_client_go():
         )
     with pytest.raises(ValueError, match="identity"):
         LeaderElector(None, LeaderElectionConfig("ns", "l", ""), on_started_leading=None, on_stopped_leading=None)
+
+
+def test_a_standby_retries_when_the_watched_lease_expires_not_a_whole_period_later(monkeypatch):
+    monkeypatch.setattr("kubeprov.api.leaderelection.random.random", lambda: 1.0)  # the longest jitter
+    config = LeaderElectionConfig("kube-system", "kube-scheduler", "b", lease_duration=15, renew_deadline=10,
+                                  retry_period=2)
+    elector = LeaderElector(FakeStore(), config, on_started_leading=asyncio.Event().wait,
+                            on_stopped_leading=lambda: None)
+    assert elector._acquire_delay(0.0) == pytest.approx(4.4)  # nothing observed: the jittered period
+    elector._set_observed({"holderIdentity": "a", "leaseDurationSeconds": 15})
+    observed = elector._observed_time
+    assert elector._acquire_delay(observed + 5) == pytest.approx(4.4)
+    # 1 s before expiry: wake just after it rather than 4.4 s later
+    assert elector._acquire_delay(observed + 14) == pytest.approx(1.05)
