@@ -244,6 +244,12 @@ class LeaderElector:
                 return False
             try:
                 await self._create(record)
+            except StatusError as create_exc:
+                if create_exc.code == 409:  # another candidate created it first: an ordinary lost race
+                    log.info("lease lock %s was created by another candidate", self.config.lock_name)
+                else:
+                    log.error("error initially creating lease lock: %s", create_exc)
+                return False
             except Exception as create_exc:
                 log.error("error initially creating lease lock: %s", create_exc)
                 return False
