@@ -59,6 +59,8 @@ class ControllerManagerConfig:
     cluster_signing_key_file: str = ""
     cluster_signing_duration: float = 365 * 24 * 3600.0
     approve_kubelet_serving: bool = False  # csrapproving: approve nodes' own serving certificates for their addresses
+    # serviceaccount-token: the key that signs legacy token Secrets (unset: that controller is off)
+    service_account_private_key_file: str = ""
     pod_gc_period: float = 20.0  # podgc: seconds between passes
     terminated_pod_gc_threshold: int = 12500  # podgc: terminated pods kept before the oldest go (0: keep all)
     log_level: str = "info"

@@ -86,6 +86,7 @@ EVENT_SOURCES: Mapping[str, str] = MappingProxyType({
     "horizontalpodautoscaling": "horizontal-pod-autoscaler",
     "hostpath-provisioner": "hostpath-provisioner",
     "podgc": "pod-garbage-collector",
+    "serviceaccount-token": "tokens-controller",
 })
 
 

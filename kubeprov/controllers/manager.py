@@ -42,6 +42,7 @@ from kubeprov.controllers.replicaset import ReplicaSetController, ReplicationCon
 from kubeprov.controllers.resourcequota import ResourceQuotaController
 from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
+from kubeprov.controllers.serviceaccount_tokens import ServiceAccountTokensController
 from kubeprov.controllers.statefulset import StatefulSetController
 from kubeprov.controllers.ttlafterfinished import TTLAfterFinishedController
 from kubeprov.controllers.volumes.hostpath import HostPathProvisioner
@@ -66,6 +67,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
     "podgc": PodGCController,
+    "serviceaccount-token": ServiceAccountTokensController,
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "resourcequota": ResourceQuotaController,
@@ -91,6 +93,7 @@ ALIASES = {
     "cronjob-controller": "cronjob",
     "ttl-after-finished-controller": "ttl-after-finished",
     "pod-garbage-collector-controller": "podgc",
+    "serviceaccount-token-controller": "serviceaccount-token",
     "endpoints-controller": "endpoint",
     "endpointslice-controller": "endpointslice",
     "resourcequota-controller": "resourcequota",
@@ -245,7 +248,7 @@ class ControllerManager:
     async def _controller_client(self, name: str, cls: type[Controller]) -> ApiClient:
         """The manager's client, or with ``use_service_account_credentials`` one acting as the controller's
         own ServiceAccount."""
-        if not self.config.use_service_account_credentials:
+        if not self.config.use_service_account_credentials or getattr(cls, "uses_manager_identity", False):
             return self.client
         account = service_account_for(name, cls)
         if not account:

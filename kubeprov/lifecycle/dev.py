@@ -114,7 +114,7 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     _start_component(table, directory, "controller-manager", "kubeprov.controllers", render(
         "controller-manager.yaml.j2", kubeconfig=directory / "kubeconfigs" / "controller-manager.conf",
         ca_file=pki / "ca.crt", health_port=0, use_service_account_credentials=True,
-        signing_cert_file=pki / "ca.crt", signing_key_file=pki / "ca.key"))
+        signing_cert_file=pki / "ca.crt", signing_key_file=pki / "ca.key", service_account_key_file=pki / "sa.key"))
     if standby:
         for name, standby_name in STANDBYS.items():
             _start_standby(table, directory, name, standby_name)
