@@ -11,7 +11,7 @@ EXTRAS=${KUBEPROV_EXTRAS:-cloud,install,dev}
 APT_PACKAGES=(
   etcd-server etcd-client runc containernetworking-plugins openssh-client openssl
   debootstrap systemd-container iproute2 iptables nftables haproxy skopeo umoci
-  busybox-static jq curl python3-venv make
+  busybox-static jq curl python3-venv make docker-registry bind9-dnsutils
 )
 
 missing=()
