@@ -30,7 +30,7 @@ from kubeprov.api import cron
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
-from kubeprov.controllers.replicaset import controller_ref
+from kubeprov.controllers.podutil import controller_ref
 
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MANY_MISSED = 100

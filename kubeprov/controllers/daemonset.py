@@ -35,7 +35,7 @@ from kubeprov.api.status import StatusError
 from kubeprov.controllers import history
 from kubeprov.controllers.base import Controller, key_of, meta
 from kubeprov.controllers.expectations import Expectations
-from kubeprov.controllers.replicaset import controller_ref
+from kubeprov.controllers.podutil import controller_ref, is_available, is_ready, parse_time
 from kubeprov.scheduler.plugins.node_affinity import required_matches
 from kubeprov.scheduler.plugins.taint_toleration import first_untolerated
 
@@ -143,33 +143,9 @@ def is_updated(pod: Obj, hash_: str, generation: int | None) -> bool:
     return generation is not None and labels.get(TEMPLATE_GENERATION_LABEL) == str(generation)
 
 
-def _parse(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def is_ready(pod: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
-
-def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
-    if not is_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    cond = next(c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready")
-    since = _parse(cond.get("lastTransitionTime"))
-    return since > 0 and since + min_ready_seconds <= now
-
-
 def oldest_first(pods: list[Obj]) -> list[Obj]:
     """Kubernetes' podByCreationTimestampAndPhase: older first, running before pending on a tie."""
-    return sorted(pods, key=lambda p: (_parse((p.get("metadata") or {}).get("creationTimestamp")),
+    return sorted(pods, key=lambda p: (parse_time((p.get("metadata") or {}).get("creationTimestamp")),
                                        0 if (p.get("status") or {}).get("phase") == "Running" else 1,
                                        (p.get("metadata") or {}).get("name", "")))
 

@@ -19,7 +19,7 @@ from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import deployment_util as du
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
-from kubeprov.controllers.replicaset import controller_ref
+from kubeprov.controllers.podutil import controller_ref
 
 APPS = "apps/v1"
 

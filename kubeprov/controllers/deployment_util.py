@@ -6,10 +6,10 @@ import copy
 import hashlib
 import json
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.controllers.base import Obj, meta
+from kubeprov.controllers.timestamps import now_text, parse_time
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -37,19 +37,6 @@ MIN_AVAILABLE = "MinimumReplicasAvailable"
 MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 # ---- spec accessors ------------------------------------------------------------------------

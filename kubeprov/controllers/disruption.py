@@ -22,7 +22,8 @@ from typing import Any
 from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
-from kubeprov.controllers.replicaset import controller_ref, is_ready
+from kubeprov.controllers.podutil import controller_ref, is_ready
+from kubeprov.controllers.timestamps import parse_datetime
 
 DELETION_TIMEOUT = timedelta(minutes=2)
 CONDITION = "DisruptionAllowed"
@@ -72,15 +73,6 @@ def expected_and_desired(pdb: Obj, pod_count: int, scale: int) -> tuple[int, int
     return pod_count, scaled_value(min_available, pod_count, True)
 
 
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 @dataclass
 class DisruptedPods:
     """``disruptedPods`` still in force, the pods gone stale (evicted but never deleted), and when to look again."""
@@ -101,7 +93,7 @@ def disrupted_pods(pdb: Obj, pods: list[Obj], now: datetime) -> DisruptedPods:
         name = meta(pod).get("name", "")
         if meta(pod).get("deletionTimestamp") or name not in recorded:
             continue
-        when = _parse_time(recorded[name])
+        when = parse_datetime(recorded[name])
         if when is None:
             continue
         expires = when + DELETION_TIMEOUT

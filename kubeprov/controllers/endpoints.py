@@ -11,13 +11,13 @@ An unchanged Endpoints is not written again.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
-from kubeprov.controllers.replicaset import is_ready, ready_condition
+from kubeprov.controllers.podutil import is_ready, ready_condition
+from kubeprov.controllers.timestamps import now_text
 
 MAX_CAPACITY = 1000
 SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
@@ -92,10 +92,6 @@ def is_headless(svc: Obj) -> bool:
     return (svc.get("spec") or {}).get("clusterIP") == "None"
 
 
-def now_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def trigger_time(svc: Obj, pods: list[Obj]) -> str:
     """The latest change among the Service and its pods (creation, Ready transitions, deletion)."""
     times = [meta(svc).get("creationTimestamp") or ""]
@@ -103,7 +99,7 @@ def trigger_time(svc: Obj, pods: list[Obj]) -> str:
         times.append(meta(pod).get("creationTimestamp") or "")
         times.append(meta(pod).get("deletionTimestamp") or "")
         times.append((ready_condition(pod) or {}).get("lastTransitionTime") or "")
-    return max(t for t in times if t) if any(times) else now_time()
+    return max(t for t in times if t) if any(times) else now_text()
 
 
 # ---- subsets ---------------------------------------------------------------------------------

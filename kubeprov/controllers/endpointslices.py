@@ -26,7 +26,7 @@ from kubeprov.controllers.endpoints import (
     should_set_hostname,
     trigger_time,
 )
-from kubeprov.controllers.replicaset import is_ready
+from kubeprov.controllers.podutil import is_ready
 
 API_VERSION = "discovery.k8s.io/v1"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

@@ -35,7 +35,8 @@ from kubeprov.api.status import StatusError
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
 from kubeprov.controllers.expectations import Expectations
-from kubeprov.controllers.replicaset import controller_ref, deletion_rank
+from kubeprov.controllers.podutil import controller_ref, is_active, is_ready
+from kubeprov.controllers.replicaset import deletion_rank
 
 ORPHAN_PREFIX = "orphan-pod:"
 
@@ -264,7 +265,7 @@ class _JobSync:
             status["completedIndexes"] = ju.format_indexes(completed)
         succeeded = len(completed) if indexed else int(status.get("succeeded") or 0) + len(unc_succ)
         failed = int(status.get("failed") or 0) + len(unc_fail)
-        active = [p for p in self.pods if ju.is_active(p)]
+        active = [p for p in self.pods if is_active(p)]
         if status.get("startTime") is None and not self.spec.get("suspend"):
             status["startTime"] = ju.now_time(self.now)
         conditions = list(status.get("conditions") or [])
@@ -311,7 +312,7 @@ class _JobSync:
         # 3. write the uncounted uids, remove finalizers, move the uids into the counters
         status["conditions"] = conditions
         status["active"] = len(active)
-        status["ready"] = sum(1 for p in active if ju.is_ready(p))
+        status["ready"] = sum(1 for p in active if is_ready(p))
         status["terminating"] = sum(1 for p in self.pods if ju.terminating(p) and ju.phase(p) not in
                                     ("Succeeded", "Failed"))
         status["uncountedTerminatedPods"] = {k: v for k, v in (("succeeded", unc_succ), ("failed", unc_fail)) if v}

@@ -6,8 +6,14 @@ long to wait after failures) is unit-tested without an API server.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
+
+from kubeprov.controllers.podutil import is_active as is_active  # re-exported: the Job tests count with it
+from kubeprov.controllers.podutil import is_ready as is_ready
+from kubeprov.controllers.podutil import is_terminating as terminating
+from kubeprov.controllers.podutil import phase
+from kubeprov.controllers.timestamps import epoch_text as now_time
+from kubeprov.controllers.timestamps import parse_epoch as parse_time
 
 Obj = dict[str, Any]
 
@@ -20,27 +26,6 @@ LEGACY_UID_LABEL = "controller-uid"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 360.0
-
-
-def now_time(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def phase(pod: Obj) -> str:
-    return (pod.get("status") or {}).get("phase") or ""
-
-
-def terminating(pod: Obj) -> bool:
-    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def is_succeeded(pod: Obj) -> bool:
@@ -56,15 +41,6 @@ def is_failed(pod: Obj, job: Obj) -> bool:
     if spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None:
         return False
     return terminating(pod) and phase(pod) != "Succeeded"
-
-
-def is_active(pod: Obj) -> bool:
-    return phase(pod) not in ("Succeeded", "Failed") and not terminating(pod)
-
-
-def is_ready(pod: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def has_finalizer(pod: Obj) -> bool:

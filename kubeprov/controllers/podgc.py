@@ -12,19 +12,15 @@ Every ``period`` seconds (20 s in Kubernetes) it deletes, at once and with grace
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, meta
+from kubeprov.controllers.timestamps import now_text
 
 GC_KEY = "gc"
 DEFAULT_PERIOD = 20.0
 DEFAULT_THRESHOLD = 12500
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_terminated(pod: Obj) -> bool:
@@ -49,7 +45,7 @@ def disruption_status(pod: Obj, message: str) -> Obj:
     status = dict(pod.get("status") or {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
     conditions.append({"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
-                       "message": message, "lastTransitionTime": _now_text()})
+                       "message": message, "lastTransitionTime": now_text()})
     status["conditions"] = conditions
     if not is_terminated(pod):
         status["phase"] = "Failed"

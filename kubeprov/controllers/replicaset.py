@@ -17,51 +17,18 @@ from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
 from kubeprov.controllers.expectations import Expectations
+from kubeprov.controllers.podutil import (
+    controller_ref,
+    is_active,
+    is_available,
+    is_ready,
+    parse_time,
+    ready_since,
+)
+from kubeprov.controllers.timestamps import now_text
 
 BURST_REPLICAS = 500
 SLOW_START_INITIAL_BATCH = 1
-
-
-def _parse_time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def controller_ref(obj: Obj) -> Obj | None:
-    for ref in meta(obj).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref
-    return None
-
-
-def is_active(pod: Obj) -> bool:
-    phase = (pod.get("status") or {}).get("phase")
-    return phase not in ("Succeeded", "Failed") and not meta(pod).get("deletionTimestamp")
-
-
-def ready_condition(pod: Obj) -> Obj | None:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond
-    return None
-
-
-def is_ready(pod: Obj) -> bool:
-    cond = ready_condition(pod)
-    return cond is not None and cond.get("status") == "True"
-
-
-def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
-    if not is_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    since = _parse_time((ready_condition(pod) or {}).get("lastTransitionTime"))
-    return since > 0 and since + min_ready_seconds <= now
 
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -71,14 +38,14 @@ def deletion_rank(pod: Obj) -> tuple:
     """Sort key: pods earlier in this order are deleted first (Kubernetes' ActivePods ordering)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     ready = is_ready(pod)
-    ready_since = _parse_time((ready_condition(pod) or {}).get("lastTransitionTime")) if ready else 0.0
+    since = ready_since(pod) if ready else 0.0
     restarts = sum(int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or [])
-    created = _parse_time(meta(pod).get("creationTimestamp"))
+    created = parse_time(meta(pod).get("creationTimestamp"))
     return (
         1 if spec.get("nodeName") else 0,  # unscheduled first
         _PHASE_RANK.get(status.get("phase", ""), 0),  # pending < unknown < running
         1 if ready else 0,  # not ready first
-        -ready_since,  # ready for less time first
+        -since,  # ready for less time first
         -restarts,  # more restarts first
         -created if created else float("-inf"),  # newer first
     )
@@ -357,7 +324,7 @@ class ReplicaSetController(Controller):
             reason = "FailedCreate" if len(pods) < wanted else "FailedDelete"
             conditions.append({"type": "ReplicaFailure", "status": "True", "reason": reason,
                                "message": str(manage_error),
-                               "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+                               "lastTransitionTime": now_text()})
         if conditions:
             status["conditions"] = conditions
         else:

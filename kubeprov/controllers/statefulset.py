@@ -20,7 +20,7 @@ from kubeprov.api.status import StatusError
 from kubeprov.controllers import history
 from kubeprov.controllers import statefulset_util as su
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
-from kubeprov.controllers.replicaset import controller_ref
+from kubeprov.controllers.podutil import controller_ref
 
 APPS = "apps/v1"
 KIND = "StatefulSet"

@@ -9,6 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.controllers.history import REVISION_HASH_LABEL
+from kubeprov.controllers.podutil import (
+    is_running_and_available,
+    is_running_and_ready,
+    is_terminating,
+    phase,
+    ready_since,
+)
 
 Obj = dict[str, Any]
 
@@ -205,50 +212,11 @@ def revision_for_new_pod(sts: Obj, ordinal: int, current_replicas: int) -> str:
 
 # ---- pod state -----------------------------------------------------------------------------------
 
-def _parse_time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def phase(pod: Obj) -> str:
-    return (pod.get("status") or {}).get("phase", "")
-
-
-def is_terminating(pod: Obj) -> bool:
-    return bool(meta(pod).get("deletionTimestamp"))
-
-
-def _ready_condition(pod: Obj) -> Obj | None:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond
-    return None
-
-
-def is_running_and_ready(pod: Obj) -> bool:
-    cond = _ready_condition(pod)
-    return phase(pod) == "Running" and cond is not None and cond.get("status") == "True"
-
-
-def is_running_and_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
-    if not is_running_and_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    since = _parse_time((_ready_condition(pod) or {}).get("lastTransitionTime"))
-    return since > 0 and since + min_ready_seconds <= now
-
-
 def available_in(pod: Obj, min_ready_seconds: int, now: float) -> float | None:
     """Seconds until a ready pod counts as available (None when it is not ready)."""
     if not is_running_and_ready(pod):
         return None
-    since = _parse_time((_ready_condition(pod) or {}).get("lastTransitionTime"))
-    return max(0.0, since + min_ready_seconds - now)
+    return max(0.0, ready_since(pod) + min_ready_seconds - now)
 
 
 def is_healthy(pod: Obj) -> bool:

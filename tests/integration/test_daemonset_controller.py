@@ -9,7 +9,8 @@ import pytest
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.informer import Informer
-from kubeprov.controllers.daemonset import DaemonSetController, is_ready, target_node
+from kubeprov.controllers.daemonset import DaemonSetController, target_node
+from kubeprov.controllers.podutil import is_ready
 from kubeprov.hollow import HollowFleet, HollowNodeSpec
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import ControllerEnv, controller_env, eventually

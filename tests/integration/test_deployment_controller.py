@@ -22,7 +22,8 @@ from kubeprov.controllers.deployment_util import (
     max_unavailable,
     resolve_fenceposts,
 )
-from kubeprov.controllers.replicaset import ReplicaSetController, is_ready
+from kubeprov.controllers.podutil import is_ready
+from kubeprov.controllers.replicaset import ReplicaSetController
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import ControllerEnv, eventually
 
