@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubeprov.scheduler import messages
+from kubeprov.scheduler import preemption as preemption_rules
 from kubeprov.scheduler.framework import (
     UNSCHEDULABLE_AND_UNRESOLVABLE,
     Cycle,
@@ -14,6 +15,7 @@ from kubeprov.scheduler.framework import (
     NodeInfo,
     ScheduleResult,
     Status,
+    VolumeLookup,
     num_feasible_nodes_to_find,
     run_filters,
     select_host,
@@ -24,6 +26,7 @@ from kubeprov.scheduler.plugins.node_basic import NodeName, NodePorts, NodeUnsch
 from kubeprov.scheduler.plugins.node_resources import NodeResourcesBalancedAllocation, NodeResourcesFit
 from kubeprov.scheduler.plugins.pod_topology_spread import PodTopologySpread, default_selector
 from kubeprov.scheduler.plugins.taint_toleration import TaintToleration
+from kubeprov.scheduler.plugins.volume_binding import VolumeBinding
 
 __all__ = [
     "CycleState",
@@ -38,8 +41,12 @@ __all__ = [
 ]
 
 
+# plugins whose pre-filter may narrow the nodes to evaluate (state "<name>/nodes"), in the order they run
+PRE_FILTER_NODE_PLUGINS = (NodeAffinity.name, VolumeBinding.name)
+
+
 def default_filters() -> list[Any]:
-    """The default profile's filter plugins (volume plugins aside), in the order they run."""
+    """The default profile's filter plugins (VolumeBinding the only volume one), in the order they run."""
     return [
         NodeUnschedulable(),
         NodeName(),
@@ -47,6 +54,7 @@ def default_filters() -> list[Any]:
         NodeAffinity(),
         NodePorts(),
         NodeResourcesFit(),
+        VolumeBinding(),
         PodTopologySpread(),
         InterPodAffinity(),
     ]
@@ -82,8 +90,21 @@ def _run_filters_all(
         if status is not None:
             rejected = Status(status.code, status.reasons, plugin.name)
             return [], {ni.name: rejected for ni in nodes}, ", ".join(status.reasons)
-    only = cycle.state.get(NodeAffinity.name + "/nodes")
-    absent = Status(UNSCHEDULABLE_AND_UNRESOLVABLE, (messages.NODE_AFFINITY_PREFILTER_ABSENT,), NodeAffinity.name)
+    only: set[str] | None = None
+    narrowing: list[str] = []
+    for name in PRE_FILTER_NODE_PLUGINS:
+        names = cycle.state.get(name + "/nodes")
+        if names is not None:
+            narrowing.append(name)
+            only = set(names) if only is None else only & set(names)
+            if not only:
+                msg = (f"node(s) didn't satisfy plugin {narrowing[0]}" if len(narrowing) == 1 else
+                       f"node(s) didn't satisfy plugin(s) [{' '.join(narrowing)}] simultaneously")
+                rejected = Status(UNSCHEDULABLE_AND_UNRESOLVABLE, (msg,), name)
+                return [], {ni.name: rejected for ni in nodes}, msg
+    absent = Status(UNSCHEDULABLE_AND_UNRESOLVABLE,
+                    (f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(narrowing))}]",),
+                    narrowing[-1] if narrowing else "")
     feasible: list[NodeInfo] = []
     statuses: dict[str, Status] = {}
     ordered = nodes[start % len(nodes) :] + nodes[: start % len(nodes)] if nodes else []
@@ -114,50 +135,38 @@ def score_nodes(cycle: Cycle, feasible: list[NodeInfo], scorers: list[Any] | Non
     return totals
 
 
-def _priority(pod: Mapping[str, Any]) -> int:
-    value = (pod.get("spec") or {}).get("priority")
-    return value if isinstance(value, int) else 0
-
-
-def _preemption_statuses(
-    cycle: Cycle, nodes: list[NodeInfo], statuses: dict[str, Status]
-) -> tuple[dict[str, list[str]], list[tuple[str, list[dict]]]]:
-    """Dry-run preemption: per node, the reasons preemption cannot help, or the victims that would make room."""
-    prio = _priority(cycle.pod)
+def _preemption(
+    cycle: Cycle, nodes: list[NodeInfo], statuses: dict[str, Status], pdbs: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, list[str]], list[preemption_rules.Candidate]]:
+    """Dry-run preemption over the rejected nodes: per node, why preemption cannot help, or a candidate."""
     out: dict[str, list[str]] = {}
-    candidates: list[tuple[str, list[dict]]] = []
+    candidates: list[preemption_rules.Candidate] = []
     by_name = {ni.name: ni for ni in nodes}
-    for name, status in statuses.items():
+
+    def fits_without(target: NodeInfo, removed: list[dict]) -> Status | None:
+        return _fits_without(cycle, target, removed)
+
+    for ni in nodes:
+        status = statuses.get(ni.name)
+        if status is None:
+            continue
         if status.code == UNSCHEDULABLE_AND_UNRESOLVABLE:
-            out[name] = [messages.PREEMPTION_NOT_HELPFUL]
+            out[ni.name] = [messages.PREEMPTION_NOT_HELPFUL]
             continue
-        ni = by_name[name]
-        lower = [p for p in ni.pods if _priority(p) < prio]
-        if not lower:
-            out[name] = [messages.NO_PREEMPTION_VICTIMS]
-            continue
-        fail = _fits_without(cycle, nodes, ni, lower)
-        if fail is not None:
-            out[name] = list(fail.reasons)
-            continue
-        # Reprieve as many victims as possible, most important (highest priority) first.
-        removed = list(lower)
-        victims: list[dict] = []
-        for p in sorted(lower, key=_priority, reverse=True):
-            trial = [q for q in removed if q is not p]
-            if _fits_without(cycle, nodes, ni, trial) is None:
-                removed = trial
-            else:
-                victims.append(p)
-        candidates.append((name, victims))
+        found = preemption_rules.select_victims(cycle.pod, by_name[ni.name], fits_without, pdbs)
+        if isinstance(found, Status):
+            out[ni.name] = list(found.reasons)
+        else:
+            candidates.append(found)
     return out, candidates
 
 
-def _fits_without(cycle: Cycle, nodes: list[NodeInfo], target: NodeInfo, removed: list[dict]) -> Status | None:
+def _fits_without(cycle: Cycle, target: NodeInfo, removed: list[dict]) -> Status | None:
     ids = {id(p) for p in removed}
     trimmed = NodeInfo(target.node, [p for p in target.pods if id(p) not in ids])
     all_nodes = [trimmed if ni is target else ni for ni in cycle.all_nodes]
-    trial = Cycle(cycle.pod, all_nodes, CycleState(), cycle.namespace_labels, cycle.default_spread_selector)
+    trial = Cycle(cycle.pod, all_nodes, CycleState(), cycle.namespace_labels, cycle.default_spread_selector,
+                  cycle.volumes)
     filters = default_filters()
     for plugin in filters:
         if plugin.pre_filter(trial) is not None:
@@ -165,14 +174,18 @@ def _fits_without(cycle: Cycle, nodes: list[NodeInfo], target: NodeInfo, removed
     return run_filters(filters, trial, trimmed)
 
 
-def _pick_candidate(candidates: list[tuple[str, list[dict]]]) -> tuple[str, list[dict]]:
-    """Fewest important victims: lowest highest-victim priority, then lowest priority sum, then fewest victims."""
-
-    def key(c: tuple[str, list[dict]]) -> tuple[int, int, int]:
-        prios = [_priority(p) for p in c[1]]
-        return (max(prios, default=-(2**31)), sum(prios), len(prios))
-
-    return min(candidates, key=key)
+def _with_nominated(nodes: list[NodeInfo], pod: dict, nominated: Mapping[str, list[dict]] | None) -> list[NodeInfo]:
+    """Nodes with the pods nominated to them (of at least this pod's priority) counted as if they ran there."""
+    if not nominated:
+        return nodes
+    prio = preemption_rules.priority(pod)
+    uid = (pod.get("metadata") or {}).get("uid")
+    out = []
+    for ni in nodes:
+        extra = [p for p in nominated.get(ni.name, ()) if preemption_rules.priority(p) >= prio
+                 and (p.get("metadata") or {}).get("uid") != uid]
+        out.append(NodeInfo(ni.node, ni.pods + extra) if extra else ni)
+    return out
 
 
 def schedule(
@@ -186,6 +199,9 @@ def schedule(
     namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
     preemption: bool = True,
     start_index: int = 0,
+    volumes: VolumeLookup | None = None,
+    pdbs: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] = (),
+    nominated: Mapping[str, list[dict]] | None = None,
 ) -> ScheduleResult:
     """One scheduling cycle for ``pod`` over the node snapshot ``nodes``.
 
@@ -193,11 +209,14 @@ def schedule(
     ``default_spread_selector`` is the label selector of the services/controllers selecting the pod (the
     system-defaulted topology spread constraints use it). ``namespace_labels`` feeds affinity namespaceSelectors.
     ``start_index`` is where filtering starts in ``nodes`` (the caller advances it by ``result.processed`` so that
-    a partial search, see ``percentage_of_nodes_to_score``, visits every node over time).
+    a partial search, see ``percentage_of_nodes_to_score``, visits every node over time). ``volumes`` gives
+    VolumeBinding the claims, volumes and classes (None: volumes are not checked); ``pdbs`` the
+    PodDisruptionBudgets preemption respects (or a function giving them, called only when preempting);
+    ``nominated`` (node -> pods) the pods that preempted room there.
     """
     rng = rng if rng is not None else random.Random()
-    snapshot = _snapshot(nodes, all_pods_by_node)
-    cycle = Cycle(pod, snapshot, CycleState(), namespace_labels, default_spread_selector)
+    snapshot = _with_nominated(_snapshot(nodes, all_pods_by_node), pod, nominated)
+    cycle = Cycle(pod, snapshot, CycleState(), namespace_labels, default_spread_selector, volumes)
     limit = num_feasible_nodes_to_find(len(snapshot), percentage_of_nodes_to_score)
     feasible, statuses, pre_filter_msg = _run_filters_all(cycle, default_filters(), snapshot, limit, start_index)
     processed = len(feasible) + len(statuses)
@@ -205,20 +224,24 @@ def schedule(
     names = [ni.name for ni in feasible]
     if not feasible:
         post = ""
-        nominated, victims = None, []
+        nominated_node, victims = None, []
         if preemption:
-            if (pod.get("spec") or {}).get("preemptionPolicy") == "Never":
-                post = "preemption: " + messages.PREEMPTION_POLICY_NEVER
+            nominated_name = (pod.get("status") or {}).get("nominatedNodeName")
+            reason = preemption_rules.ineligible_reason(pod, snapshot, statuses.get(nominated_name or ""))
+            if reason:
+                post = "preemption: " + reason
             else:
-                pre_statuses, candidates = _preemption_statuses(cycle, snapshot, statuses)
+                budgets = pdbs() if callable(pdbs) else pdbs
+                pre_statuses, candidates = _preemption(cycle, snapshot, statuses, budgets)
                 if candidates:
-                    nominated, victims = _pick_candidate(candidates)
+                    best = preemption_rules.pick_candidate(candidates)
+                    nominated_node, victims = best.node, best.victims
                 else:
                     post = messages.preemption_message(len(snapshot), pre_statuses.values())
         message = messages.fit_error(
             len(snapshot), failures.values(), pre_filter_msg=pre_filter_msg, post_filter_msg=post
         )
-        return ScheduleResult(None, [], {}, failures, message, statuses, nominated, victims, processed)
+        return ScheduleResult(None, [], {}, failures, message, statuses, nominated_node, victims, processed)
     if len(feasible) == 1:
         return ScheduleResult(names[0], names, {}, failures, "", statuses, processed=processed)
     totals = score_nodes(cycle, feasible)

@@ -179,6 +179,18 @@ class NodeInfo:
 
 
 
+class VolumeLookup(Protocol):
+    """Read access to claims, volumes and classes (the scheduler's informer caches; dicts in unit tests)."""
+
+    def claim(self, namespace: str, name: str) -> dict | None: ...
+
+    def volume(self, name: str) -> dict | None: ...
+
+    def storage_class(self, name: str) -> dict | None: ...
+
+    def volumes(self) -> list[dict]: ...
+
+
 class CycleState(dict):
     """Per-scheduling-cycle data that plugins compute in pre-filter/pre-score and read per node."""
 
@@ -192,6 +204,7 @@ class Cycle:
     state: CycleState = field(default_factory=CycleState)
     namespace_labels: Mapping[str, Mapping[str, str]] | None = None
     default_spread_selector: Mapping[str, Any] | None = None
+    volumes: VolumeLookup | None = None  # None: no volume information, VolumeBinding lets every pod through
 
 
 class Plugin(Protocol):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import copy
 import logging
 import socket
 import time
@@ -40,8 +41,10 @@ from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer, SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.api.status import StatusError
-from kubeprov.scheduler import NodeInfo, default_selector, schedule
+from kubeprov.scheduler import NodeInfo, ScheduleResult, default_selector, schedule
 from kubeprov.scheduler.config import SchedulerConfig
+from kubeprov.scheduler.plugins import volume_binding
+from kubeprov.scheduler.preemption import disruption_condition
 from kubeprov.scheduler.queue import QueuedPodInfo, SchedulingQueue
 from kubeprov.scheduler.snapshot import NodeInfoCache
 
@@ -56,6 +59,27 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256
 RESULTS = ("scheduled", "unschedulable", "error")
 # pods rejected only by these wait for pods to be bound (or relabelled), not only for node changes
 POD_AFFINITY_PLUGINS = frozenset({"InterPodAffinity", "PodTopologySpread"})
+# pods rejected by this wait for claims, volumes or storage classes to change
+VOLUME_PLUGINS = frozenset({volume_binding.NAME})
+
+
+class InformerVolumes:
+    """VolumeBinding's view of claims, volumes and classes: the scheduler's informer caches."""
+
+    def __init__(self, claims: Informer, volumes: Informer, classes: Informer) -> None:
+        self._claims, self._volumes, self._classes = claims, volumes, classes
+
+    def claim(self, namespace: str, name: str) -> Obj | None:
+        return self._claims.get(namespace, name)
+
+    def volume(self, name: str) -> Obj | None:
+        return self._volumes.get("", name)
+
+    def storage_class(self, name: str) -> Obj | None:
+        return self._classes.get("", name)
+
+    def volumes(self) -> list[Obj]:
+        return self._volumes.list()
 
 
 def _node_name_index(pod: Obj) -> list[str]:
@@ -163,6 +187,9 @@ class Scheduler:
         self._nodes: Informer | None = None
         self._namespaces: Informer | None = None
         self._selecting: dict[str, Informer] = {}
+        self._volumes: InformerVolumes | None = None
+        self._pdbs: Informer | None = None
+        self._nominated: dict[str, Obj] = {}  # pod key -> pending pod that preempted room on its nominated node
         self._recorder: EventRecorder | None = None
         self._assumed: dict[str, Obj] = {}  # pod key -> the pod as bound, until the informer shows it bound
         self._node_infos = NodeInfoCache()
@@ -224,6 +251,14 @@ class Scheduler:
             "ReplicaSet": factory.informer("apps/v1", "replicasets"),
             "StatefulSet": factory.informer("apps/v1", "statefulsets"),
         }
+        claims = factory.informer("v1", "persistentvolumeclaims")
+        volumes = factory.informer("v1", "persistentvolumes")
+        classes = factory.informer("storage.k8s.io/v1", "storageclasses")
+        self._volumes = InformerVolumes(claims, volumes, classes)
+        self._pdbs = factory.informer("policy/v1", "poddisruptionbudgets")
+        for informer in (claims, volumes, classes):
+            informer.add_handler(self._on_volume_event, lambda _old, new: self._on_volume_event(new),
+                                 self._on_volume_event)
         self._pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self._nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self._recorder = EventRecorder(client, self.config.scheduler_name)
@@ -320,6 +355,7 @@ class Scheduler:
             self._leading = self.metrics.is_leader = False
             await self._cancel_background()
             self._assumed.clear()
+            self._nominated.clear()
             if not self._stopping:
                 self._reset_queue()
 
@@ -349,8 +385,16 @@ class Scheduler:
             and not spec.get("schedulingGates")
         )
 
+    def _track_nominated(self, key: str, pod: Obj) -> None:
+        """Remember pending pods nominated to a node (their room is held there for them)."""
+        if self._wants(pod) and (pod.get("status") or {}).get("nominatedNodeName"):
+            self._nominated[key] = pod
+        else:
+            self._nominated.pop(key, None)
+
     def _on_pod_add(self, pod: Obj) -> None:
         key = key_of(pod)
+        self._track_nominated(key, pod)
         self._node_infos.invalidate(_node_name(pod))
         if _node_name(pod):
             self._assumed.pop(key, None)
@@ -361,6 +405,7 @@ class Scheduler:
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         key = key_of(new)
+        self._track_nominated(key, new)
         self._node_infos.invalidate(_node_name(old), _node_name(new))
         if _node_name(new):
             self._assumed.pop(key, None)
@@ -377,9 +422,13 @@ class Scheduler:
         key = key_of(pod)
         self._node_infos.invalidate(_node_name(pod))
         was_assumed = self._assumed.pop(key, None) is not None
+        self._nominated.pop(key, None)
         self.queue.delete(key)
         if _node_name(pod) or was_assumed:
             self.queue.move_all_to_active()  # its room is free now
+
+    def _on_volume_event(self, _obj: Obj) -> None:
+        self.queue.move_all_to_active(VOLUME_PLUGINS)
 
     def _on_node_add(self, node: Obj) -> None:
         self._node_infos.nodes_changed()
@@ -419,17 +468,22 @@ class Scheduler:
             queue.done(info)
             return
         nodes = self._snapshot()
+        pdbs = self._pdbs
         result = schedule(pod, nodes, percentage_of_nodes_to_score=self.config.percentage_of_nodes_to_score,
                           default_spread_selector=self._spread_selector(pod),
-                          namespace_labels=self._namespace_labels(), start_index=self._next_start_index)
+                          namespace_labels=self._namespace_labels(), start_index=self._next_start_index,
+                          volumes=self._volumes, pdbs=pdbs.list if pdbs is not None else (),
+                          nominated=self._nominated_by_node())
         if nodes:
             self._next_start_index = (self._next_start_index + result.processed) % len(nodes)
         if result.node is None:
             self.metrics.attempt("unschedulable", time.monotonic() - info.initial_attempt)
             log.info("unable to schedule pod %s: %s", info.key, result.message)
+            if result.nominated_node is not None:
+                await self._preempt(pod, result)
             queue.add_unschedulable(info, frozenset(st.plugin for st in result.statuses.values() if st.plugin))
             self._record(pod, "Warning", "FailedScheduling", result.message)
-            self._spawn_status(self._set_unschedulable(pod, result.message))
+            self._spawn_status(self._set_unschedulable(pod, result.message, result.nominated_node))
             self._update_pending()
             return
         bound = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": result.node}}
@@ -444,6 +498,7 @@ class Scheduler:
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         try:
+            await self._pre_bind_volumes(pod, node)
             await self.client.create("v1", "pods", binding, namespace=namespace, name=name, subresource="binding")
         except asyncio.CancelledError:
             self._assumed.pop(info.key, None)
@@ -470,6 +525,74 @@ class Scheduler:
         log.info("successfully assigned %s to %s", info.key, node)
         self._record(pod, "Normal", "Scheduled", f"Successfully assigned {info.key} to {node}")
 
+    def _nominated_by_node(self) -> dict[str, list[Obj]] | None:
+        if not self._nominated:
+            return None
+        out: dict[str, list[Obj]] = defaultdict(list)
+        for pod in self._nominated.values():
+            out[(pod.get("status") or {}).get("nominatedNodeName") or ""].append(pod)
+        return out
+
+    async def _pre_bind_volumes(self, pod: Obj, node: str) -> None:
+        """VolumeBinding's PreBind: pre-bind chosen static volumes to their claims, mark the others for the node."""
+        if self._volumes is None or self._nodes is None or not volume_binding.claim_names(pod):
+            return
+        node_obj = self._nodes.get("", node)
+        if node_obj is None:
+            return
+        for action in volume_binding.prebind_actions(pod, node_obj, self._volumes):
+            claim_meta = action.claim["metadata"]
+            if action.volume is not None:
+                pv = copy.deepcopy(action.volume)
+                pv["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                                          "namespace": claim_meta["namespace"], "name": claim_meta["name"],
+                                          "uid": claim_meta.get("uid"),
+                                          "resourceVersion": claim_meta.get("resourceVersion", "")}
+                pv["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bound-by-controller"] = "yes"
+                await self.client.update("v1", "persistentvolumes", pv)
+            elif (claim_meta.get("annotations") or {}).get(volume_binding.SELECTED_NODE) != node:
+                patch = {"metadata": {"annotations": {volume_binding.SELECTED_NODE: node}}}
+                await self.client.patch("v1", "persistentvolumeclaims", claim_meta["name"], patch,
+                                        claim_meta["namespace"], patch_type="merge")
+
+    async def _preempt(self, pod: Obj, result: ScheduleResult) -> None:
+        """DefaultPreemption's PostFilter outcome: mark and delete the victims, nominate the node for the pod."""
+        node = result.nominated_node or ""
+        meta = pod.get("metadata") or {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for victim in result.victims:
+            vmeta = victim.get("metadata") or {}
+            condition = disruption_condition(self.config.scheduler_name, now)
+            try:
+                await self.client.patch("v1", "pods", vmeta.get("name", ""),
+                                        {"metadata": {"uid": vmeta.get("uid")}, "status": {"conditions": [condition]}},
+                                        vmeta.get("namespace", ""), patch_type="strategic", subresource="status")
+                await self.client.delete("v1", "pods", vmeta.get("name", ""), vmeta.get("namespace", ""))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # gone already, or the API failed: the next attempt looks again
+                log.warning("could not preempt %s/%s: %s", vmeta.get("namespace"), vmeta.get("name"), exc)
+                continue
+            log.info("preempted %s/%s on %s for %s/%s", vmeta.get("namespace"), vmeta.get("name"), node,
+                     meta.get("namespace"), meta.get("name"))
+            self._record(victim, "Normal", "Preempted", f"Preempted by pod {meta.get('uid')} on node {node}")
+        # lower-priority pods nominated to this node lose their claim on it
+        prio = _priority(pod)
+        for key, other in list(self._nominated.items()):
+            if (other.get("status") or {}).get("nominatedNodeName") == node and _priority(other) < prio:
+                del self._nominated[key]
+                self._spawn_status(self._set_nominated(other, None))
+        nominated = {**pod, "status": {**(pod.get("status") or {}), "nominatedNodeName": node}}
+        self._nominated[key_of(pod)] = nominated
+
+    async def _set_nominated(self, pod: Obj, node: str | None) -> None:
+        meta = pod.get("metadata") or {}
+        try:
+            await self.client.patch("v1", "pods", meta.get("name", ""), {"status": {"nominatedNodeName": node}},
+                                    meta.get("namespace", ""), patch_type="merge", subresource="status")
+        except StatusError as exc:
+            log.info("could not clear the nominated node of %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
+
     def _record(self, pod: Obj, type_: str, reason: str, message: str) -> None:
         if self._recorder is not None:
             self._recorder.event({"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason, message)
@@ -479,19 +602,23 @@ class Scheduler:
         self._status_tasks.add(task)
         task.add_done_callback(self._status_tasks.discard)
 
-    async def _set_unschedulable(self, pod: Obj, message: str) -> None:
-        """Set the pod's PodScheduled condition to False/Unschedulable (a strategic merge on status)."""
+    async def _set_unschedulable(self, pod: Obj, message: str, nominated_node: str | None = None) -> None:
+        """Set the pod's PodScheduled condition to False/Unschedulable (a strategic merge on status), and its
+        ``status.nominatedNodeName`` when preemption made room for it."""
         current = next((c for c in (pod.get("status") or {}).get("conditions") or []
                         if c.get("type") == "PodScheduled"), None)
+        same_node = nominated_node is None or (pod.get("status") or {}).get("nominatedNodeName") == nominated_node
         if current and current.get("status") == "False" and current.get("reason") == "Unschedulable" \
-                and current.get("message") == message:
+                and current.get("message") == message and same_node:
             return
         transition = current.get("lastTransitionTime") if current and current.get("status") == "False" else None
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
                      "lastProbeTime": None,
                      "lastTransitionTime": transition or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         meta = pod.get("metadata") or {}
-        patch = {"metadata": {"uid": meta.get("uid")}, "status": {"conditions": [condition]}}
+        patch: Obj = {"metadata": {"uid": meta.get("uid")}, "status": {"conditions": [condition]}}
+        if nominated_node is not None:
+            patch["status"]["nominatedNodeName"] = nominated_node
         try:
             await self.client.patch("v1", "pods", meta.get("name", ""), patch, meta.get("namespace", ""),
                                     patch_type="strategic", subresource="status")

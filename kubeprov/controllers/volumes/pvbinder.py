@@ -6,8 +6,10 @@ modes, the claim's selector) or to the volume it names; a volume pre-bound to a 
 claim. Binding writes ``PV.spec.claimRef`` and phase Bound first, then the claim's ``volumeName``,
 annotations and status. A claim with nothing to match waits for its class's provisioner (annotated
 ``volume.kubernetes.io/storage-provisioner``, event ExternalProvisioning) or reports FailedBinding.
-``WaitForFirstConsumer`` claims wait until a pod using them is scheduled (the binder then records the
-node in ``volume.kubernetes.io/selected-node``, which the scheduler does in Kubernetes). A volume whose
+``WaitForFirstConsumer`` claims wait until the scheduler has chosen a node for a pod using them: it records
+the node in ``volume.kubernetes.io/selected-node`` (or pre-binds a static volume) before binding the pod. For
+a pod that skipped the scheduler (created with ``spec.nodeName``) the binder records that node itself. A
+free volume whose ``kubernetes.io/hostname`` node affinity excludes the selected node is not used. A volume whose
 claim is deleted goes Released and is deleted (``Delete``; dynamically provisioned ones are left to
 their provisioner) or kept (``Retain``).
 """
@@ -103,15 +105,28 @@ def mismatch(pv: Obj, claim: Obj) -> str:
     return ""
 
 
+def reachable_from(pv: Obj, node: str) -> bool:
+    """Whether a volume's required node affinity, as far as it names hostnames (``kubernetes.io/hostname In``),
+    admits ``node`` (the label is taken to equal the node name, as the scheduler's eligible-node check does)."""
+    terms = ((spec(pv).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
+    named: set[str] = set()
+    for term in terms:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("key") == "kubernetes.io/hostname" and expr.get("operator") == "In":
+                named |= set(expr.get("values") or [])
+    return not named or node in named
+
+
 def find_best_volume(claim: Obj, volumes: list[Obj]) -> Obj | None:
     """A volume pre-bound to the claim if one fits, else the smallest free volume that fits (then by name)."""
     usable = [pv for pv in volumes if not meta(pv).get("deletionTimestamp")]
     for pv in sorted(usable, key=lambda v: meta(v).get("name", "")):
         if is_bound_to(pv, claim) and not mismatch(pv, claim):
             return pv
+    node = (meta(claim).get("annotations") or {}).get(SELECTED_NODE)
     free = [pv for pv in usable if not spec(pv).get("claimRef")
             and (pv.get("status") or {}).get("phase", "Pending") in ("Available", "Pending", "")
-            and not mismatch(pv, claim)]
+            and not mismatch(pv, claim) and (not node or reachable_from(pv, node))]
     if not free:
         return None
     return min(free, key=lambda v: (capacity(v), meta(v).get("name", "")))
@@ -223,7 +238,9 @@ class PersistentVolumeBinder(Controller):
             return
         sc = self.classes.get("", claim_class(claim)) if claim_class(claim) else None
         delayed = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
-        if delayed and not (meta(claim).get("annotations") or {}).get(SELECTED_NODE):
+        prebound = any(is_bound_to(pv, claim) and not mismatch(pv, claim) for pv in self.volumes.list())
+        if delayed and not prebound and not (meta(claim).get("annotations") or {}).get(SELECTED_NODE):
+            # a volume the scheduler pre-bound to the claim is bound at once, as Kubernetes' binder does
             node = self._consumer_node(claim)
             if node is None:
                 self.event(claim, "Normal", "WaitForFirstConsumer",
