@@ -13,7 +13,7 @@ from kubeprov.errors import KubeprovError
 
 # kube-apiserver's default-on plugins that we have
 DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultTolerationSeconds",
-                             "DefaultStorageClass", "ResourceQuota", "PodSecurity")
+                             "DefaultStorageClass", "ResourceQuota", "PodSecurity", "Priority")
 
 
 @dataclass

@@ -16,7 +16,7 @@ def test_unknown_plugin_name_is_refused_with_the_valid_names():
                   registry=cluster.registry)
     assert str(err.value) == (
         "unknown admission plugin 'AlwaysPullImages'; valid plugins: NamespaceLifecycle, LimitRanger, "
-        "ServiceAccount, PodSecurity, DefaultTolerationSeconds, DefaultStorageClass, ResourceQuota")
+        "ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, ResourceQuota")
 
 
 def test_plugins_run_in_kubernetes_order_whatever_the_configured_order():

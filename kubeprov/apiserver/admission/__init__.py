@@ -6,9 +6,9 @@ The REST layer calls :meth:`Admission.mutate` after defaulting (plugins may chan
 :meth:`Admission.validate_delete` before a delete. Enabled plugins always run in Kubernetes' order,
 whatever order the configuration lists them in:
 
-* mutating: NamespaceLifecycle, LimitRanger (defaults), ServiceAccount, DefaultTolerationSeconds,
+* mutating: NamespaceLifecycle, LimitRanger (defaults), ServiceAccount, Priority, DefaultTolerationSeconds,
   DefaultStorageClass
-* validating: NamespaceLifecycle, LimitRanger (limits), ServiceAccount, PodSecurity, ResourceQuota
+* validating: NamespaceLifecycle, LimitRanger (limits), ServiceAccount, PodSecurity, Priority, ResourceQuota
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kubeprov.apiserver.admission.lookup import Lookup
 from kubeprov.apiserver.admission.namespacelifecycle import NamespaceLifecycle
 from kubeprov.apiserver.admission.plugin import Plugin
 from kubeprov.apiserver.admission.podsecurity import PodSecurity
+from kubeprov.apiserver.admission.priority import Priority
 from kubeprov.apiserver.admission.resourcequota import ResourceQuota
 from kubeprov.apiserver.admission.serviceaccount import ServiceAccount
 
@@ -32,6 +33,7 @@ ORDERED_PLUGINS: tuple[type[Plugin], ...] = (
     LimitRanger,
     ServiceAccount,
     PodSecurity,
+    Priority,
     DefaultTolerationSeconds,
     DefaultStorageClass,
     ResourceQuota,
