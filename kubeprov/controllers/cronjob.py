@@ -31,13 +31,14 @@ from kubeprov.api.status import StatusError
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
 from kubeprov.controllers.podutil import controller_ref
+from kubeprov.controllers.timestamps import format_time
 
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MANY_MISSED = 100
 
 
 def fmt(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(t.astimezone(UTC))
 
 
 def parse(text: str | None) -> datetime | None:

@@ -23,12 +23,11 @@ from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
 from kubeprov.controllers.podutil import controller_ref, is_ready
-from kubeprov.controllers.timestamps import parse_datetime
+from kubeprov.controllers.timestamps import format_time, parse_datetime
 
 DELETION_TIMEOUT = timedelta(minutes=2)
 CONDITION = "DisruptionAllowed"
 SUFFICIENT, INSUFFICIENT, SYNC_FAILED = "SufficientPods", "InsufficientPods", "SyncFailed"
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class ExpectedCountError(Exception):
@@ -130,7 +129,7 @@ def build_status(pdb: Obj, *, current_healthy: int, desired_healthy: int, expect
     condition["observedGeneration"] = generation
     keep_time = previous is not None and previous.get("status") == condition["status"]
     condition["lastTransitionTime"] = previous["lastTransitionTime"] if keep_time and previous.get(
-        "lastTransitionTime") else now.strftime(TIME_FORMAT)
+        "lastTransitionTime") else format_time(now)
     others = [c for c in old.get("conditions") or [] if c.get("type") != CONDITION]
     status: Obj = {"observedGeneration": generation, "disruptionsAllowed": disruptions,
                    "currentHealthy": current_healthy, "desiredHealthy": desired_healthy, "expectedPods": expected,

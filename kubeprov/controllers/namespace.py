@@ -13,11 +13,11 @@ is then deleted the same way when the namespace's deletion is observed.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, meta
+from kubeprov.controllers.timestamps import now_text
 
 FINALIZER = "kubernetes"
 REQUEUE_SECONDS = 1.0
@@ -187,7 +187,7 @@ class NamespaceController(Controller):
     async def _write_conditions(self, ns: Obj, problems: dict[str, str]) -> None:
         status = copy.deepcopy(ns.get("status") or {})
         old = {c.get("type"): c for c in status.get("conditions") or []}
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = now_text()
         conditions = [c for c in status.get("conditions") or [] if c.get("type") not in CONDITIONS]
         for type_, (ok_reason, ok_message, bad_reason) in CONDITIONS.items():
             problem = problems.get(type_, "")

@@ -30,11 +30,11 @@ import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
+from kubeprov.controllers.timestamps import now_text
 
 LEASE_NAMESPACE = "kube-node-lease"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -58,10 +58,6 @@ TAINTING_PERIOD = 0.1
 CONFLICT_ATTEMPTS = 5
 
 STATE_NORMAL, STATE_PARTIAL, STATE_FULL = "Normal", "PartialDisruption", "FullDisruption"
-
-
-def now_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(obj: Obj, kind: str) -> Obj | None:
@@ -315,7 +311,7 @@ class NodeLifecycleController(Controller):
         name = meta(node)["name"]
         for _ in range(CONFLICT_ATTEMPTS):
             new = copy.deepcopy(node)
-            stamp = now_time()
+            stamp = now_text()
             conditions = (new.setdefault("status", {})).setdefault("conditions", [])
             for kind in KUBELET_CONDITIONS:
                 cond = next((c for c in conditions if c.get("type") == kind), None)
@@ -350,7 +346,7 @@ class NodeLifecycleController(Controller):
             for c in new["status"]["conditions"]:
                 if c.get("type") == "Ready":
                     c["status"] = "False"
-                    c["lastTransitionTime"] = now_time()
+                    c["lastTransitionTime"] = now_text()
             try:
                 await self.client.update("v1", "pods", new, meta(pod)["namespace"], subresource="status")
             except StatusError as exc:
@@ -442,7 +438,7 @@ class NodeLifecycleController(Controller):
                 return taints
             kept = [t for t in taints if not (t.get("key") in removed and t.get("effect") == NO_EXECUTE)]
             if add and not any(t.get("key") == add and t.get("effect") == NO_EXECUTE for t in kept):
-                kept.append({"key": add, "effect": NO_EXECUTE, "timeAdded": now_time()})
+                kept.append({"key": add, "effect": NO_EXECUTE, "timeAdded": now_text()})
             return kept
         if await self._patch_taints(name, change):
             self.log.info("node %s: NoExecute taints now %s", name, f"+{add}" if add else f"-{'/'.join(removed)}")
@@ -556,7 +552,7 @@ class NodeLifecycleController(Controller):
             new = copy.deepcopy(pod)
             new.setdefault("status", {}).setdefault("conditions", []).append(
                 {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-                 "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": now_time()})
+                 "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": now_text()})
             with contextlib.suppress(StatusError):
                 await self.client.update("v1", "pods", new, namespace, subresource="status")
         try:

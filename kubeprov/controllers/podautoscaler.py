@@ -27,11 +27,11 @@ from kubeprov.controllers.podautoscaler_metrics import (
     MetricsSource,
     resource_replicas,
 )
+from kubeprov.controllers.timestamps import format_time
 
 API_VERSION = "autoscaling/v2"
 SYNC_PERIOD = 15.0
 DEFAULT_SCALE_DOWN_WINDOW = 300
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # metric types whose APIs (custom.metrics.k8s.io, external.metrics.k8s.io) are not served here
 UNSERVED_METRIC_REASONS = {"Pods": "FailedGetPodsMetric", "Object": "FailedGetObjectMetric",
                            "External": "FailedGetExternalMetric"}
@@ -248,10 +248,10 @@ def set_condition(status: Obj, kind: str, ok: bool, reason: str, message: str, n
     for c in conditions:
         if c.get("type") == kind:
             if c.get("status") != value:
-                c["lastTransitionTime"] = now.strftime(TIME_FORMAT)
+                c["lastTransitionTime"] = format_time(now)
             c.update({"status": value, "reason": reason, "message": message})
             return
-    conditions.append({"type": kind, "status": value, "lastTransitionTime": now.strftime(TIME_FORMAT),
+    conditions.append({"type": kind, "status": value, "lastTransitionTime": format_time(now),
                        "reason": reason, "message": message})
 
 
@@ -478,7 +478,7 @@ class HorizontalPodAutoscalerController(Controller):
                       current, desired, reason)
         record_scale_event(self.memory.setdefault(key, AutoscalerMemory()),
                            (hpa.get("spec") or {}).get("behavior"), current, desired, rec.now)
-        rec.status["lastScaleTime"] = rec.now.strftime(TIME_FORMAT)
+        rec.status["lastScaleTime"] = format_time(rec.now)
 
     async def _write_status(self, hpa: Obj, status: Obj) -> None:
         status["observedGeneration"] = int(meta(hpa).get("generation") or 0)

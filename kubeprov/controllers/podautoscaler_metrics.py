@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from kubeprov.api.quantity import Quantity, QuantityError
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver.admission.resources import container_requests
+from kubeprov.controllers.timestamps import parse_datetime
 
 Obj = dict[str, Any]
 TOLERANCE = 0.1
@@ -43,13 +44,6 @@ class MetricsSource(Protocol):
                           container: str = "") -> dict[str, PodMetric]:
         """Pod name -> usage of ``resource`` by the pods matching ``selector``; raises :class:`MetricsError`."""
         ...
-
-
-def _parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _parse_window(text: Any) -> timedelta:
@@ -90,8 +84,9 @@ class ApiMetricsSource:
                 except QuantityError:
                     continue
             if found:
-                out[(item.get("metadata") or {}).get("name", "")] = PodMetric(
-                    total, _parse_time(item.get("timestamp")) or datetime.now(UTC), _parse_window(item.get("window")))
+                stamp = parse_datetime(item.get("timestamp")) or datetime.now(UTC)
+                window = _parse_window(item.get("window"))
+                out[(item.get("metadata") or {}).get("name", "")] = PodMetric(total, stamp, window)
         if not out:
             raise MetricsError(f"unable to get metrics for resource {resource}: no metrics returned from resource "
                                "metrics API")
@@ -132,11 +127,11 @@ def group_pods(pods: list[Obj], metrics: dict[str, PodMetric], resource: str,
             continue
         if resource == "cpu":
             condition = _ready_condition(pod)
-            started = _parse_time(status.get("startTime")) if status.get("startTime") else None
+            started = parse_datetime(status.get("startTime")) if status.get("startTime") else None
             if condition is None or started is None:
                 is_unready = True
             else:
-                changed = _parse_time(condition.get("lastTransitionTime")) or started
+                changed = parse_datetime(condition.get("lastTransitionTime")) or started
                 if started + CPU_INITIALIZATION_PERIOD > now:
                     # while starting, a metric taken before the pod was ready for a whole window is not trusted
                     is_unready = condition.get("status") == "False" or metric.timestamp < changed + metric.window

@@ -43,12 +43,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.quantity import Quantity
 from kubeprov.api.status import StatusError
+from kubeprov.controllers.timestamps import micro_now_text, now_text
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubeprov.hollow")
@@ -68,14 +68,6 @@ WRITE_ATTEMPTS = 5
 _SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash")
 _EXIT_COMMAND = re.compile(r"^\s*exit\s+(\d{1,3})\s*;?\s*$")
 _OUR_POD_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled")
-
-
-def now_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -257,7 +249,7 @@ class _Container:
     def start(self, now: float) -> None:
         self.state, self.reason, self.message = "running", "", ""
         self.container_id = f"hollow://{uuid.uuid4().hex}"
-        self.started_at = now_time()
+        self.started_at = now_text()
         self.ready = False
         self.ready_at = now + self.ready_delay
         self.exit_at = None if self.exit_code is None else now + self.run_seconds
@@ -268,7 +260,7 @@ class _Container:
         self.state, self.ready = "terminated", False
         self.ready_at = self.exit_at = None
         self.terminated = {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error"),
-                           "startedAt": self.started_at or now_time(), "finishedAt": now_time(),
+                           "startedAt": self.started_at or now_text(), "finishedAt": now_text(),
                            "containerID": self.container_id}
 
     def status(self) -> Obj:
@@ -323,7 +315,7 @@ class _PodWorker:
         # (reason, message) when the node's admission refused the pod (OutOfcpu, OutOfpods, ...)
         self.rejected: tuple[str, str] | None = None if self.finished else node.admit(self)
         self._adopt(pod)
-        self.start_time = self.start_time or now_time()
+        self.start_time = self.start_time or now_text()
         self.task = asyncio.create_task(self._run(), name=f"hollow pod {self.namespace}/{self.name}")
 
     def _adopt(self, pod: Obj) -> None:
@@ -396,7 +388,7 @@ class _PodWorker:
             self.started = True
             if not self.pod_ip:
                 self.pod_ip = self.node.ip_pool.allocate()
-            self.start_time = self.start_time or now_time()
+            self.start_time = self.start_time or now_text()
             for c in self.containers:
                 c.start(now)
         if self.pending_fail is not None and any(c.state == "running" for c in self.containers):
@@ -502,7 +494,7 @@ class _PodWorker:
     def _merge(self, pod: Obj, desired: Obj) -> Obj:
         status = copy.deepcopy(pod.get("status") or {})
         before = {c.get("type"): c for c in status.get("conditions") or []}
-        stamp = now_time()
+        stamp = now_text()
         ours = []
         for c in desired["conditions"]:
             old = before.get(c["type"]) or {}
@@ -544,8 +536,8 @@ class _PodWorker:
                 c.restart_at = None
                 if c.state != "terminated":
                     c.state, c.terminated = "terminated", c.terminated or c.last_terminated or {
-                        "exitCode": 0, "reason": "Completed", "startedAt": self.start_time or now_time(),
-                        "finishedAt": now_time(), "containerID": c.container_id}
+                        "exitCode": 0, "reason": "Completed", "startedAt": self.start_time or now_text(),
+                        "finishedAt": now_text(), "containerID": c.container_id}
             self._advance(asyncio.get_running_loop().time())
             with contextlib.suppress(StatusError):
                 await self._write(self._desired())
@@ -641,7 +633,7 @@ class HollowNode:
         return labels
 
     def _conditions(self) -> list[Obj]:
-        beat = now_time()
+        beat = now_text()
         before = {c.get("type"): c for c in ((self.api_node or {}).get("status") or {}).get("conditions") or []}
         out = []
         for kind, ok, reason, message in (
@@ -736,7 +728,7 @@ class HollowNode:
                     body = {"apiVersion": api, "kind": "Lease",
                             "metadata": {"name": self.name, "namespace": LEASE_NAMESPACE, "ownerReferences": owner},
                             "spec": {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-                                     "renewTime": micro_time()}}
+                                     "renewTime": micro_now_text()}}
                     try:
                         self._lease = await self.client.create(api, "leases", body, LEASE_NAMESPACE)
                         self.lease_renewals += 1
@@ -750,7 +742,7 @@ class HollowNode:
                 meta["ownerReferences"] = owner
             body = {**lease, "apiVersion": api, "kind": "Lease", "metadata": meta,
                     "spec": {**(lease.get("spec") or {}), "holderIdentity": self.name,
-                             "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": micro_time()}}
+                             "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": micro_now_text()}}
             try:
                 self._lease = await self.client.update(api, "leases", body, LEASE_NAMESPACE)
                 self.lease_renewals += 1

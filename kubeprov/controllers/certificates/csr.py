@@ -15,6 +15,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from kubeprov.controllers.timestamps import TIME_FORMAT, format_time
+
 Obj = dict[str, Any]
 
 API_VERSION = "certificates.k8s.io/v1"
@@ -34,12 +36,12 @@ APISERVER_CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "c
 
 
 def now_stamp(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(now or datetime.now(UTC))
 
 
 def parse_stamp(stamp: Any) -> datetime | None:
     try:
-        return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return datetime.strptime(str(stamp), TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
 
