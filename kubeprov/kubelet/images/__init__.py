@@ -1,0 +1,1 @@
+"""OCI images for the kubelet: references, registry pulls, the content store, layer snapshots."""
