@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kubeprov.dns.handler import Responder
+from kubeprov.dns.records import Zone
 from kubeprov.dns.wire import (
     RR,
     DecodeError,
@@ -168,3 +171,96 @@ def test_mutated_messages_decode_or_raise_decode_error(msg: Message, data: st.Da
         decode(bytes(raw[:cut]))
     except DecodeError:
         pass
+
+
+# ---- the responder: what the server sends back for any packet ----------------------------------
+
+def _responder(max_udp_size: int = 1232) -> Responder:
+    zone = Zone("cluster.local")
+    endpoints = [{"addresses": [f"10.1.{i // 250}.{i % 250 + 1}"], "conditions": {"ready": True}} for i in range(100)]
+    zone.set_service("default", "big", {"metadata": {"name": "big", "namespace": "default"},
+                                        "spec": {"clusterIP": "None"}},
+                     [{"metadata": {"name": "big-1", "namespace": "default"}, "addressType": "IPv4",
+                       "endpoints": endpoints}])
+    return Responder(zone, max_udp_size=max_udp_size)
+
+
+def _ask(responder: Responder, name: str, qtype: int = Type.A, *, tcp: bool = False, edns: int | None = None,
+         **flags: object) -> Message:
+    query = Message(id=42, rd=True, questions=[Question(name, qtype)],
+                    additional=[opt_record(edns)] if edns else [], **flags)  # type: ignore[arg-type]
+    reply = asyncio.run(responder.respond(encode(query), tcp=tcp))
+    assert reply is not None
+    return decode(reply)
+
+
+def test_a_big_udp_answer_is_truncated_to_512_bytes_with_tc() -> None:
+    data = asyncio.run(_responder().respond(encode(Message(id=1, questions=[Question(
+        "big.default.svc.cluster.local", Type.A)])), tcp=False))
+    assert data is not None and len(data) <= 512
+    reply = decode(data)
+    assert reply.tc and 0 < len(reply.answers) < 100
+
+
+def test_the_edns_size_raises_the_udp_limit_up_to_our_maximum() -> None:
+    reply = _ask(_responder(max_udp_size=4096), "big.default.svc.cluster.local", edns=4096)
+    assert not reply.tc and len(reply.answers) == 100
+    assert reply.opt is not None and reply.opt.cls == 4096
+
+
+def test_the_same_answer_over_tcp_is_whole() -> None:
+    reply = _ask(_responder(), "big.default.svc.cluster.local", tcp=True)
+    assert not reply.tc and len(reply.answers) == 100
+
+
+def test_names_outside_the_zone_are_refused_without_upstreams() -> None:
+    reply = _ask(_responder(), "example.com")
+    assert (reply.rcode, reply.aa) == (Rcode.REFUSED, False)
+
+
+def test_answers_in_the_zone_are_authoritative_and_echo_the_question() -> None:
+    reply = _ask(_responder(), "Big.Default.svc.cluster.local")
+    assert reply.aa and reply.qr and reply.rd and reply.id == 42
+    assert reply.questions == [Question("Big.Default.svc.cluster.local", Type.A)]
+
+
+def test_a_query_with_two_questions_is_formerr() -> None:
+    query = Message(id=5, questions=[Question("a.cluster.local", Type.A), Question("b.cluster.local", Type.A)])
+    reply = asyncio.run(_responder().respond(encode(query)))
+    assert reply is not None and decode(reply).rcode == Rcode.FORMERR
+
+
+def test_an_unparsable_query_gets_formerr_with_its_id() -> None:
+    reply = asyncio.run(_responder().respond(struct.pack("!HHHHHH", 77, 0x0100, 1, 0, 0, 0) + b"\x05ab"))
+    assert reply is not None
+    back = decode(reply)
+    assert (back.id, back.rcode, back.qr) == (77, Rcode.FORMERR, True)
+
+
+def test_responses_and_runts_are_not_answered() -> None:
+    responder = _responder()
+    assert asyncio.run(responder.respond(b"\x00\x01\x02")) is None
+    assert asyncio.run(responder.respond(encode(Message(id=1, qr=True)))) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_the_responder_never_raises_on_random_bytes(data: bytes, tcp: bool) -> None:
+    reply = asyncio.run(_RESPONDER.respond(data, tcp=tcp))
+    if reply is not None:
+        assert decode(reply).qr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.builds(Question, names.map(lambda n: n + ".svc.cluster.local"), st.integers(0, 65535),
+                 st.integers(0, 65535)), st.data())
+def test_the_responder_never_raises_on_mutated_queries(question: Question, data: st.DataObject) -> None:
+    raw = bytearray(encode(Message(id=3, questions=[question], additional=[opt_record(1232)])))
+    for _ in range(data.draw(st.integers(0, 3))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    reply = asyncio.run(_RESPONDER.respond(bytes(raw)))
+    if reply is not None:
+        assert len(reply) <= 1232 and decode(reply).qr
+
+
+_RESPONDER = _responder()
