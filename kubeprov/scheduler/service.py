@@ -96,6 +96,10 @@ def _priority(pod: Obj) -> int:
     return value if isinstance(value, int) else 0
 
 
+def _is_terminal(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
 def _pod_comparable(pod: Obj) -> Obj:
     """A pod without the parts whose changes never make it schedulable (status, bookkeeping metadata)."""
     meta = {k: v for k, v in (pod.get("metadata") or {}).items()
@@ -410,7 +414,9 @@ class Scheduler:
         if _node_name(new):
             self._assumed.pop(key, None)
             self.queue.delete(key)
-            if not _node_name(old) or old["metadata"].get("labels") != new["metadata"].get("labels"):
+            if _is_terminal(new) and not _is_terminal(old):
+                self.queue.move_all_to_active()  # a finished pod's room is free
+            elif not _node_name(old) or old["metadata"].get("labels") != new["metadata"].get("labels"):
                 self.queue.move_all_to_active(POD_AFFINITY_PLUGINS)
         elif not self._wants(new):
             self.queue.delete(key)
