@@ -34,6 +34,7 @@ from kubeprov.api import labels as labelsel
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import history
 from kubeprov.controllers.base import Controller, key_of, meta
+from kubeprov.controllers.claiming import controlled_by, owner_reference
 from kubeprov.controllers.expectations import Expectations
 from kubeprov.controllers.podutil import controller_ref, is_available, is_ready, parse_time
 from kubeprov.scheduler.plugins.node_affinity import required_matches
@@ -252,17 +253,14 @@ class DaemonSetController(Controller):
         await self.update_status(ds, hash_, _by_node(self.daemon_pods(ds)), nodes)
 
     def daemon_pods(self, ds: Obj) -> list[Obj]:
-        uid = meta(ds).get("uid")
-        return [p for p in self.pods.list(meta(ds).get("namespace", ""))
-                if (controller_ref(p) or {}).get("uid") == uid]
+        return controlled_by(self.pods.list(meta(ds).get("namespace", "")), meta(ds).get("uid"))
 
     # ---- revisions -------------------------------------------------------------------------
 
     async def construct_history(self, ds: Obj) -> tuple[Obj, list[Obj]]:
         """The revision of the current template (created or renumbered as needed) and the other revisions."""
         uid = meta(ds).get("uid")
-        revisions = [r for r in self.revisions.list(meta(ds).get("namespace", ""))
-                     if (controller_ref(r) or {}).get("uid") == uid]
+        revisions = controlled_by(self.revisions.list(meta(ds).get("namespace", "")), uid)
         data = history.template_patch(ds)
         same = history.sort_revisions([r for r in revisions if (r.get("data") or {}) == data])
         others = [r for r in revisions if (r.get("data") or {}) != data]
@@ -396,7 +394,7 @@ class DaemonSetController(Controller):
             labels[REVISION_HASH_LABEL] = hash_
         body: Obj = {"apiVersion": "v1", "kind": "Pod",
                      "metadata": {"generateName": f"{m['name']}-", "namespace": m["namespace"], "labels": labels,
-                                  "ownerReferences": [history.owner_reference(ds, "DaemonSet")]},
+                                  "ownerReferences": [owner_reference(ds, "apps/v1", "DaemonSet")]},
                      "spec": spec}
         for field in ("annotations", "finalizers"):
             if tmeta.get(field):

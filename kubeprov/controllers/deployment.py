@@ -19,6 +19,7 @@ from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import deployment_util as du
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
+from kubeprov.controllers.claiming import RefManager, owner_reference
 from kubeprov.controllers.podutil import controller_ref
 
 APPS = "apps/v1"
@@ -98,47 +99,13 @@ class DeploymentController(Controller):
             return labels.Selector.nothing()
 
     def owner_reference(self, d: Obj) -> Obj:
-        m = meta(d)
-        return {"apiVersion": APPS, "kind": "Deployment", "name": m["name"], "uid": m["uid"],
-                "controller": True, "blockOwnerDeletion": True}
+        return owner_reference(d, APPS, "Deployment")
 
     async def _claim_sets(self, d: Obj, selector: labels.Selector) -> list[Obj]:
-        m = meta(d)
-        uid, deleting = m.get("uid"), bool(m.get("deletionTimestamp"))
-        claimed: list[Obj] = []
-        fresh_checked = False
-        for rs in self.sets.list(m.get("namespace", "")):
-            ref = controller_ref(rs)
-            matches = not selector.is_empty() and selector.matches(meta(rs).get("labels") or {})
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if matches or deleting:
-                    claimed.append(rs)
-                else:
-                    await self._patch_refs(rs, [r for r in meta(rs).get("ownerReferences") or []
-                                                if r.get("uid") != uid] or None)
-                continue
-            if not matches or deleting or meta(rs).get("deletionTimestamp"):
-                continue
-            if not fresh_checked:
-                fresh = await self.client.get(APPS, "deployments", m["name"], m["namespace"])
-                if meta(fresh).get("uid") != uid or meta(fresh).get("deletionTimestamp"):
-                    return claimed
-                fresh_checked = True
-            adopted = await self._patch_refs(rs, [*(meta(rs).get("ownerReferences") or []), self.owner_reference(d)])
-            if adopted is not None:
-                claimed.append(adopted)
-        return claimed
-
-    async def _patch_refs(self, rs: Obj, refs: list[Obj] | None) -> Obj | None:
-        patch = {"metadata": {"ownerReferences": refs, "uid": meta(rs).get("uid")}}
-        try:
-            return await self.client.patch(APPS, "replicasets", meta(rs)["name"], patch, meta(rs)["namespace"])
-        except StatusError as exc:
-            if exc.code in (404, 409, 422):
-                return None
-            raise
+        manager = RefManager(self.client, d, owner_api_version=APPS, owner_resource="deployments",
+                             owner_kind="Deployment", api_version=APPS, resource="replicasets", log=self.log)
+        return await manager.claim(self.sets.list(meta(d).get("namespace", "")), lambda rs: not selector.is_empty()
+                                   and selector.matches(meta(rs).get("labels") or {}))
 
     # ---- sync ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
+from kubeprov.controllers.claiming import owner_reference
 
 Obj = dict[str, Any]
 REVISION_HASH_LABEL = "controller-revision-hash"
@@ -57,12 +58,6 @@ def equal_revisions(a: Obj, b: Obj) -> bool:
     return (a.get("data") or {}) == (b.get("data") or {})
 
 
-def owner_reference(workload: Obj, kind: str, api_version: str = "apps/v1") -> Obj:
-    m = workload["metadata"]
-    return {"apiVersion": api_version, "kind": kind, "name": m["name"], "uid": m["uid"], "controller": True,
-            "blockOwnerDeletion": True}
-
-
 def new_revision(workload: Obj, kind: str, revision: int, collision_count: int | None = None) -> Obj:
     """The ControllerRevision object for ``workload``'s current template (not yet stored)."""
     data = template_patch(workload)
@@ -72,7 +67,7 @@ def new_revision(workload: Obj, kind: str, revision: int, collision_count: int |
     m = workload["metadata"]
     return {"apiVersion": "apps/v1", "kind": "ControllerRevision",
             "metadata": {"name": f"{m['name']}-{digest}", "namespace": m.get("namespace", ""), "labels": labels,
-                         "ownerReferences": [owner_reference(workload, kind)]},
+                         "ownerReferences": [owner_reference(workload, "apps/v1", kind)]},
             "data": data, "revision": revision}
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from kubeprov.api.status import StatusError
 from kubeprov.controllers import job_util as ju
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
+from kubeprov.controllers.claiming import controlled_by
 from kubeprov.controllers.expectations import Expectations
 from kubeprov.controllers.podutil import controller_ref, is_active, is_ready
 from kubeprov.controllers.replicaset import deletion_rank
@@ -162,9 +163,7 @@ class JobController(Controller):
         await _JobSync(self, job, key, pods).run()
 
     def _owned_pods(self, job: Obj) -> list[Obj]:
-        uid = meta(job).get("uid")
-        return [p for p in self.pods.list(meta(job).get("namespace", ""))
-                if (controller_ref(p) or {}).get("uid") == uid]
+        return controlled_by(self.pods.list(meta(job).get("namespace", "")), meta(job).get("uid"))
 
     async def _sync_orphan(self, pod_key: str) -> None:
         namespace, name = pod_key.split("/", 1)

@@ -16,6 +16,7 @@ from typing import Any
 from kubeprov.api import labels
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
+from kubeprov.controllers.claiming import RefManager, owner_reference
 from kubeprov.controllers.expectations import Expectations
 from kubeprov.controllers.podutil import (
     controller_ref,
@@ -173,68 +174,14 @@ class ReplicaSetController(Controller):
 
     async def claim_pods(self, rs: Obj, selector: labels.Selector) -> list[Obj]:
         """Active pods owned by ``rs`` after adopting matching orphans and releasing non-matching ones."""
-        m = meta(rs)
-        namespace, uid = m.get("namespace", ""), m.get("uid")
-        deleting = bool(m.get("deletionTimestamp"))
-        claimed: list[Obj] = []
-        for pod in self.pods.list(namespace):
-            if not is_active(pod):
-                continue
-            ref = controller_ref(pod)
-            pod_labels = meta(pod).get("labels") or {}
-            matches = not selector.is_empty() and selector.matches(pod_labels)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if matches:
-                    claimed.append(pod)
-                elif not deleting:
-                    await self._release(rs, pod)
-                continue
-            if not matches or deleting or meta(pod).get("deletionTimestamp"):
-                continue
-            adopted = await self._adopt(rs, pod)
-            if adopted is not None:
-                claimed.append(adopted)
-        return claimed
+        manager = RefManager(self.client, rs, owner_api_version=self.api_version, owner_resource=self.resource,
+                             owner_kind=self.kind, api_version="v1", resource="pods", log=self.log)
+        active = [pod for pod in self.pods.list(meta(rs).get("namespace", "")) if is_active(pod)]
+        return await manager.claim(active, lambda pod: not selector.is_empty() and
+                                   selector.matches(meta(pod).get("labels") or {}))
 
     def owner_reference(self, rs: Obj) -> Obj:
-        m = meta(rs)
-        return {"apiVersion": self.api_version, "kind": self.kind, "name": m["name"], "uid": m["uid"],
-                "controller": True, "blockOwnerDeletion": True}
-
-    async def _adopt(self, rs: Obj, pod: Obj) -> Obj | None:
-        m = meta(rs)
-        # like Kubernetes, make sure the owner is still there (and the same object) before adopting
-        try:
-            fresh = await self.client.get(self.api_version, self.resource, m["name"], m["namespace"])
-        except StatusError as exc:
-            if exc.code == 404:
-                return None
-            raise
-        if meta(fresh).get("uid") != m.get("uid") or meta(fresh).get("deletionTimestamp"):
-            return None
-        refs = [*(meta(pod).get("ownerReferences") or []), self.owner_reference(rs)]
-        patch = {"metadata": {"ownerReferences": refs, "uid": meta(pod).get("uid")}}
-        try:
-            adopted = await self.client.patch("v1", "pods", meta(pod)["name"], patch, m["namespace"])
-        except StatusError as exc:
-            if exc.code in (404, 409, 422):
-                return None
-            raise
-        self.log.info("%s %s/%s adopted pod %s", self.kind, m["namespace"], m["name"], meta(pod)["name"])
-        return adopted
-
-    async def _release(self, rs: Obj, pod: Obj) -> None:
-        refs = [r for r in meta(pod).get("ownerReferences") or [] if r.get("uid") != meta(rs).get("uid")]
-        patch = {"metadata": {"ownerReferences": refs or None, "uid": meta(pod).get("uid")}}
-        try:
-            await self.client.patch("v1", "pods", meta(pod)["name"], patch, meta(pod)["namespace"])
-        except StatusError as exc:
-            if exc.code not in (404, 409, 422):
-                raise
-            return
-        self.log.info("%s %s released pod %s", self.kind, key_of(rs), meta(pod)["name"])
+        return owner_reference(rs, self.api_version, self.kind)
 
     async def manage_replicas(self, rs: Obj, pods: list[Obj], key: str) -> None:
         wanted = int((rs.get("spec") or {}).get("replicas", 1) or 0)

@@ -20,6 +20,7 @@ from kubeprov.api.status import StatusError
 from kubeprov.controllers import history
 from kubeprov.controllers import statefulset_util as su
 from kubeprov.controllers.base import Controller, Obj, key_of, meta
+from kubeprov.controllers.claiming import RefManager, controlled_by
 from kubeprov.controllers.podutil import controller_ref
 
 APPS = "apps/v1"
@@ -133,36 +134,10 @@ class StatefulSetController(Controller):
     async def _claim_pods(self, sts: Obj, selector: labels.Selector) -> list[Obj]:
         """Pods owned by the set; matching orphans named like its ordinals are adopted, owned pods that
         stopped matching are released."""
-        uid = meta(sts).get("uid")
-        deleting = bool(meta(sts).get("deletionTimestamp"))
-        owned = []
-        for pod in self.pods.list(meta(sts).get("namespace", "")):
-            ref = controller_ref(pod)
-            matches = selector.matches(meta(pod).get("labels") or {}) and su.is_member(sts, pod)
-            if ref is not None:
-                if ref.get("uid") != uid:
-                    continue
-                if matches or deleting:
-                    owned.append(pod)
-                else:
-                    await self._patch_pod_refs(pod, [r for r in meta(pod).get("ownerReferences") or []
-                                                     if r.get("uid") != uid] or None)
-                continue
-            if matches and not deleting and not su.is_terminating(pod):
-                adopted = await self._patch_pod_refs(pod, [*(meta(pod).get("ownerReferences") or []),
-                                                           su.set_ref(sts)])
-                if adopted is not None:
-                    owned.append(adopted)
-        return owned
-
-    async def _patch_pod_refs(self, pod: Obj, refs: list[Obj] | None) -> Obj | None:
-        patch = {"metadata": {"ownerReferences": refs, "uid": meta(pod).get("uid")}}
-        try:
-            return await self.client.patch("v1", "pods", meta(pod)["name"], patch, meta(pod)["namespace"])
-        except StatusError as exc:
-            if exc.code in (404, 409, 422):
-                return None
-            raise
+        manager = RefManager(self.client, sts, owner_api_version=APPS, owner_resource="statefulsets",
+                             owner_kind=KIND, api_version="v1", resource="pods", log=self.log)
+        return await manager.claim(self.pods.list(meta(sts).get("namespace", "")), lambda pod: selector.matches(
+            meta(pod).get("labels") or {}) and su.is_member(sts, pod))
 
     async def _reconcile(self, sts: Obj, pods: list[Obj], current: Obj, update: Obj, status: Obj) -> None:
         """One pass of Kubernetes' updateStatefulSet: replicas, then condemned pods, then the rolling update.
@@ -331,9 +306,7 @@ class StatefulSetController(Controller):
     # ---- revisions ----------------------------------------------------------------------------
 
     def _owned_revisions(self, sts: Obj) -> list[Obj]:
-        uid = meta(sts).get("uid")
-        owned = [r for r in self.revisions.list(meta(sts).get("namespace", ""))
-                 if (controller_ref(r) or {}).get("uid") == uid]
+        owned = controlled_by(self.revisions.list(meta(sts).get("namespace", "")), meta(sts).get("uid"))
         return history.sort_revisions(owned)
 
     async def _revisions(self, sts: Obj, revisions: list[Obj]) -> tuple[Obj, Obj, int]:

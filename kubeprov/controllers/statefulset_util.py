@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from kubeprov.controllers.claiming import owner_reference
 from kubeprov.controllers.history import REVISION_HASH_LABEL
 from kubeprov.controllers.podutil import (
     is_running_and_available,
@@ -78,14 +79,8 @@ def claim_templates(sts: Obj) -> list[Obj]:
     return [t for t in spec(sts).get("volumeClaimTemplates") or [] if meta(t).get("name")]
 
 
-def controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
-    m = meta(owner)
-    return {"apiVersion": api_version, "kind": kind, "name": m["name"], "uid": m["uid"], "controller": True,
-            "blockOwnerDeletion": True}
-
-
 def set_ref(sts: Obj) -> Obj:
-    return controller_ref(sts, "apps/v1", "StatefulSet")
+    return owner_reference(sts, "apps/v1", "StatefulSet")
 
 
 def template_from_revision(revision: Obj) -> Obj:
@@ -167,7 +162,7 @@ def desired_claim_refs(claim: Obj, sts: Obj, pod: Obj | None, ordinal: int) -> l
     scaled_down = not in_ordinal_range(sts, ordinal)
     if when_scaled == "Delete" and scaled_down:
         if pod is not None and meta(pod).get("uid"):
-            refs.append(controller_ref(pod, "v1", "Pod"))
+            refs.append(owner_reference(pod, "v1", "Pod"))
     elif when_deleted == "Delete":
         refs.append(set_ref(sts))
     return refs
