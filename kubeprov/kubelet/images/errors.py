@@ -72,6 +72,17 @@ class NeverPullError(ImagePullError):
         Exception.__init__(self, f'Container image "{image}" is not present with pull policy of Never')
 
 
+class ImagePullBackOffError(ImagePullError):
+    """The last pull of this image for this pod failed recently: wait instead of hammering the registry."""
+
+    reason = IMAGE_PULL_BACKOFF
+
+    def __init__(self, image: str) -> None:
+        self.image = image
+        self.detail = ""
+        Exception.__init__(self, backoff_message(image))
+
+
 class InvalidImageName(ImagePullError):
     """The pod's image string does not parse."""
 
@@ -85,7 +96,7 @@ class InvalidImageName(ImagePullError):
 
 def pull_failed_message(image: str, error: Exception) -> str:
     """The kubelet's ErrImagePull message / Failed event text for the pod's image string."""
-    if isinstance(error, (NeverPullError, InvalidImageName)):
+    if isinstance(error, (NeverPullError, InvalidImageName, ImagePullBackOffError)):
         return str(error)
     return f'Failed to pull image "{image}": {error}'
 

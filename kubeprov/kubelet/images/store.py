@@ -140,6 +140,7 @@ class ImageRecord:
     config: dict = field(default_factory=dict)
     last_used: float = 0.0
     first_seen: float = 0.0
+    platform_manifest: str = ""
 
     @property
     def image_id(self) -> str:
@@ -152,7 +153,10 @@ class ImageRecord:
         return f"{parse(self.name).repository}@{self.digest}"
 
     def blobs(self) -> set[str]:
-        return {self.digest, self.config_digest, *(layer.digest for layer in self.layers)}
+        out = {self.digest, self.config_digest, *(layer.digest for layer in self.layers)}
+        if self.platform_manifest:
+            out.add(self.platform_manifest)
+        return out
 
     def to_json(self) -> dict:
         return asdict(self)
