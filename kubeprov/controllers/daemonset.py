@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +35,7 @@ from kubeprov.controllers import history
 from kubeprov.controllers.base import Controller, key_of, meta
 from kubeprov.controllers.claiming import controlled_by, owner_reference
 from kubeprov.controllers.expectations import Expectations
+from kubeprov.controllers.intstr import scaled_value
 from kubeprov.controllers.podutil import controller_ref, is_available, is_ready, parse_time
 from kubeprov.scheduler.plugins.node_affinity import required_matches
 from kubeprov.scheduler.plugins.taint_toleration import first_untolerated
@@ -115,23 +115,11 @@ def should_run(pod: Obj, node: Obj) -> tuple[bool, bool]:
     return False, first_untolerated(taints, tolerations, ("NoExecute",)) is None
 
 
-def scaled(value: Any, total: int, default: int) -> int:
-    """An int-or-percent of ``total``, percentages rounded up (as Kubernetes resolves DaemonSet bounds)."""
-    if value is None:
-        return default
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if text.endswith("%"):
-        return math.ceil(int(text[:-1]) * total / 100)
-    return int(text)
-
-
 def update_bounds(ds: Obj, desired: int) -> tuple[int, int]:
     """(maxSurge, maxUnavailable) of a RollingUpdate DaemonSet for ``desired`` nodes (never both 0)."""
     rolling = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
-    surge = scaled(rolling.get("maxSurge"), desired, 0)
-    unavailable = scaled(rolling.get("maxUnavailable"), desired, 1)
+    surge = scaled_value(rolling.get("maxSurge"), desired, True, default=0)
+    unavailable = scaled_value(rolling.get("maxUnavailable"), desired, True, default=1)
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable

@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
-from typing import Any
 
 from kubeprov.controllers.base import Obj, meta
+from kubeprov.controllers.intstr import scaled_value
 from kubeprov.controllers.timestamps import now_text, parse_time
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -63,32 +62,12 @@ def is_rolling(d: Obj) -> bool:
     return strategy_type(d) == "RollingUpdate"
 
 
-def scaled_value(value: Any, total: int, round_up: bool) -> int:
-    """An int-or-percent against ``total`` (Kubernetes' GetScaledValueFromIntOrPercent)."""
-    if value is None:
-        value = "25%"
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if not text.endswith("%"):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"invalid value for IntOrString: {text!r}") from None
-    try:
-        percent = int(text[:-1])
-    except ValueError:
-        raise ValueError(f"invalid value for IntOrString: invalid value {text!r}") from None
-    scaled = percent * total / 100
-    return math.ceil(scaled) if round_up else math.floor(scaled)
-
-
 def resolve_fenceposts(d: Obj) -> tuple[int, int]:
     """(maxSurge, maxUnavailable): surge rounded up, unavailable down; both 0 means unavailable 1."""
     rolling = ((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
     desired = replicas_of(d)
-    surge = scaled_value(rolling.get("maxSurge", "25%"), desired, True)
-    unavailable = scaled_value(rolling.get("maxUnavailable", "25%"), desired, False)
+    surge = scaled_value(rolling.get("maxSurge"), desired, True, default="25%")
+    unavailable = scaled_value(rolling.get("maxUnavailable"), desired, False, default="25%")
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable

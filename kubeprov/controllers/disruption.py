@@ -14,13 +14,13 @@ missing), the budget fails safe: 0 disruptions, reason ``SyncFailed``.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubeprov.api import labels
 from kubeprov.api.status import StatusError
+from kubeprov.controllers import intstr
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
 from kubeprov.controllers.podutil import controller_ref, is_ready
 from kubeprov.controllers.timestamps import format_time, parse_datetime
@@ -35,18 +35,11 @@ class ExpectedCountError(Exception):
 
 
 def scaled_value(value: int | str, total: int, round_up: bool) -> int:
-    """``GetScaledValueFromIntOrPercent``: an int as is, ``"N%"`` of ``total`` rounded up or down."""
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if not text.endswith("%"):
-        try:
-            return int(text)
-        except ValueError as exc:
-            raise ExpectedCountError(f"invalid value for IntOrString: invalid value {text!r}") from exc
-    percent = int(text[:-1])
-    exact = percent * total / 100
-    return math.ceil(exact) if round_up else math.floor(exact)
+    """``GetScaledValueFromIntOrPercent``; an invalid value is an :class:`ExpectedCountError`."""
+    try:
+        return intstr.scaled_value(value, total, round_up)
+    except ValueError as exc:  # the budget cannot be worked out: it fails safe
+        raise ExpectedCountError(str(exc)) from exc
 
 
 def uses_scale(pdb: Obj) -> bool:
