@@ -31,63 +31,39 @@ TOKEN_SECONDS = 3600
 RENEW_AT = 0.8
 RETRY_SECONDS = 10.0
 
-# controller registry name -> the ServiceAccount kube-controller-manager runs it as
-SERVICE_ACCOUNTS: Mapping[str, str] = MappingProxyType({
-    "deployment": "deployment-controller",
-    "replicaset": "replicaset-controller",
-    "replicationcontroller": "replication-controller",
-    "namespace": "namespace-controller",
-    "garbagecollector": "generic-garbage-collector",
-    "nodelifecycle": "node-controller",
-    "serviceaccount": "service-account-controller",
-    "root-ca-cert-publisher": "root-ca-cert-publisher",
-    "statefulset": "statefulset-controller",
-    "daemonset": "daemon-set-controller",
-    "job": "job-controller",
-    "cronjob": "cronjob-controller",
-    "ttl-after-finished": "ttl-after-finished-controller",
-    "endpoint": "endpoint-controller",
-    "endpointslice": "endpointslice-controller",
-    "resourcequota": "resourcequota-controller",
-    "persistentvolume-binder": "persistent-volume-binder",
-    "disruption": "disruption-controller",
-    "csrapproving": "certificate-controller",
-    "csrsigning": "certificate-controller",
-    "csrcleaner": "certificate-controller",
-    "horizontalpodautoscaling": "horizontal-pod-autoscaler",
-    "hostpath-provisioner": "hostpath-provisioner",
-    "podgc": "pod-garbage-collector",
+# controller registry name -> (the ServiceAccount kube-controller-manager runs it as, the component its
+# events name as their source: what `kubectl describe` shows in the From column); kube-controller-manager's
+# names where it has them, "" where the controller has none
+_IDENTITIES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "deployment": ("deployment-controller", "deployment-controller"),
+    "replicaset": ("replicaset-controller", "replicaset-controller"),
+    "replicationcontroller": ("replication-controller", "replication-controller"),
+    "namespace": ("namespace-controller", "namespace-controller"),
+    "garbagecollector": ("generic-garbage-collector", "garbage-collector-controller"),
+    "nodelifecycle": ("node-controller", "node-controller"),
+    "serviceaccount": ("service-account-controller", "service-account-controller"),
+    "root-ca-cert-publisher": ("root-ca-cert-publisher", "root-ca-cert-publisher"),
+    "statefulset": ("statefulset-controller", "statefulset-controller"),
+    "daemonset": ("daemon-set-controller", "daemonset-controller"),
+    "job": ("job-controller", "job-controller"),
+    "cronjob": ("cronjob-controller", "cronjob-controller"),
+    "ttl-after-finished": ("ttl-after-finished-controller", "ttl-after-finished-controller"),
+    "endpoint": ("endpoint-controller", "endpoint-controller"),
+    "endpointslice": ("endpointslice-controller", "endpoint-slice-controller"),
+    "resourcequota": ("resourcequota-controller", "resource-quota-controller"),
+    "persistentvolume-binder": ("persistent-volume-binder", "persistentvolume-controller"),
+    "disruption": ("disruption-controller", "controllermanager"),
+    "csrapproving": ("certificate-controller", "certificate-controller"),
+    "csrsigning": ("certificate-controller", "certificate-controller"),
+    "csrcleaner": ("certificate-controller", "certificate-controller"),
+    "horizontalpodautoscaling": ("horizontal-pod-autoscaler", "horizontal-pod-autoscaler"),
+    "hostpath-provisioner": ("hostpath-provisioner", "hostpath-provisioner"),
+    "podgc": ("pod-garbage-collector", "pod-garbage-collector"),
+    "serviceaccount-token": ("", "tokens-controller"),
 })
 
-# controller registry name -> the component its events name as their source (what `kubectl describe`
-# shows in the From column); kube-controller-manager's names where it has one
-EVENT_SOURCES: Mapping[str, str] = MappingProxyType({
-    "deployment": "deployment-controller",
-    "replicaset": "replicaset-controller",
-    "replicationcontroller": "replication-controller",
-    "namespace": "namespace-controller",
-    "garbagecollector": "garbage-collector-controller",
-    "nodelifecycle": "node-controller",
-    "serviceaccount": "service-account-controller",
-    "root-ca-cert-publisher": "root-ca-cert-publisher",
-    "statefulset": "statefulset-controller",
-    "daemonset": "daemonset-controller",
-    "job": "job-controller",
-    "cronjob": "cronjob-controller",
-    "ttl-after-finished": "ttl-after-finished-controller",
-    "endpoint": "endpoint-controller",
-    "endpointslice": "endpoint-slice-controller",
-    "resourcequota": "resource-quota-controller",
-    "persistentvolume-binder": "persistentvolume-controller",
-    "disruption": "controllermanager",
-    "csrapproving": "certificate-controller",
-    "csrsigning": "certificate-controller",
-    "csrcleaner": "certificate-controller",
-    "horizontalpodautoscaling": "horizontal-pod-autoscaler",
-    "hostpath-provisioner": "hostpath-provisioner",
-    "podgc": "pod-garbage-collector",
-    "serviceaccount-token": "tokens-controller",
-})
+SERVICE_ACCOUNTS: Mapping[str, str] = MappingProxyType({n: a for n, (a, _) in _IDENTITIES.items() if a})
+EVENT_SOURCES: Mapping[str, str] = MappingProxyType({n: e for n, (_, e) in _IDENTITIES.items() if e})
 
 
 def event_source(controller: str) -> str:

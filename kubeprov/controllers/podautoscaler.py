@@ -87,8 +87,10 @@ def changes_in_period(period_seconds: int, events: list[ScaleEvent], now: dateti
     return sum(e.change for e in events if e.timestamp > cutoff and not e.outdated)
 
 
-def scale_up_limit(current: int, memory: AutoscalerMemory, rules: Obj, now: datetime) -> int:
-    """``calculateScaleUpLimitWithScalingRules``."""
+def _limit_by_policies(current: int, memory: AutoscalerMemory, rules: Obj, now: datetime, up: bool) -> int:
+    """The bound each policy puts on the replica count, from the count at the start of its period
+    (the changes made within the period undone), combined as ``selectPolicy`` says: ``Max`` allows
+    the largest change, ``Min`` the smallest."""
     select = rules.get("selectPolicy", "Max")
     if select == "Disabled":
         return current
@@ -99,32 +101,26 @@ def scale_up_limit(current: int, memory: AutoscalerMemory, rules: Obj, now: date
             changes_in_period(period, memory.scale_down_events, now)
         value = int(policy.get("value") or 0)
         if policy.get("type") == "Pods":
-            results.append(start + value)
-        else:
+            results.append(start + value if up else start - value)
+        elif up:
             results.append(math.ceil(start * (1 + value / 100)))
-    if not results:
-        return current
-    return min(results) if select == "Min" else max(results)
-
-
-def scale_down_limit(current: int, memory: AutoscalerMemory, rules: Obj, now: datetime) -> int:
-    """``calculateScaleDownLimitWithBehaviors``: ``Min`` picks the smallest change, i.e. the highest count."""
-    select = rules.get("selectPolicy", "Max")
-    if select == "Disabled":
-        return current
-    results = []
-    for policy in rules.get("policies") or []:
-        period = int(policy.get("periodSeconds") or 15)
-        start = current - changes_in_period(period, memory.scale_up_events, now) + \
-            changes_in_period(period, memory.scale_down_events, now)
-        value = int(policy.get("value") or 0)
-        if policy.get("type") == "Pods":
-            results.append(start - value)
         else:
             results.append(int(start * (1 - value / 100)))
     if not results:
         return current
-    return max(results) if select == "Min" else min(results)
+    largest_change = max if up else min
+    smallest_change = min if up else max
+    return smallest_change(results) if select == "Min" else largest_change(results)
+
+
+def scale_up_limit(current: int, memory: AutoscalerMemory, rules: Obj, now: datetime) -> int:
+    """``calculateScaleUpLimitWithScalingRules``."""
+    return _limit_by_policies(current, memory, rules, now, up=True)
+
+
+def scale_down_limit(current: int, memory: AutoscalerMemory, rules: Obj, now: datetime) -> int:
+    """``calculateScaleDownLimitWithBehaviors``: ``Min`` picks the smallest change, i.e. the highest count."""
+    return _limit_by_policies(current, memory, rules, now, up=False)
 
 
 def stabilize(memory: AutoscalerMemory, current: int, desired: int, up: Obj, down: Obj,

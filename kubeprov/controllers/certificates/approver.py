@@ -44,8 +44,7 @@ def serving_names_are_the_nodes(req: x509.CertificateSigningRequest, node: Obj |
 
 
 def approval_condition(message: str, now: str) -> Obj:
-    return {"type": "Approved", "status": "True", "reason": "AutoApproved", "message": message,
-            "lastUpdateTime": now, "lastTransitionTime": now}
+    return c.new_condition("Approved", "AutoApproved", message, now)
 
 
 class CSRApprovingController(Controller):

@@ -46,6 +46,12 @@ def parse_stamp(stamp: Any) -> datetime | None:
         return None
 
 
+def new_condition(type_: str, reason: str, message: str, now: str) -> Obj:
+    """A decision condition (``Approved``, ``Denied``, ``Failed``): True, both times set to ``now``."""
+    return {"type": type_, "status": "True", "reason": reason, "message": message,
+            "lastUpdateTime": now, "lastTransitionTime": now}
+
+
 def spec(csr: Obj) -> Obj:
     value = csr.get("spec")
     return value if isinstance(value, dict) else {}

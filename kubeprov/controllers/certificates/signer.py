@@ -103,8 +103,7 @@ def sign(req: x509.CertificateSigningRequest, usages: list[str], lifetime: timed
 
 
 def failed_condition(message: str, now: str) -> Obj:
-    return {"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": message,
-            "lastUpdateTime": now, "lastTransitionTime": now}
+    return c.new_condition("Failed", "SignerValidationFailure", message, now)
 
 
 class CSRSigningController(Controller):
