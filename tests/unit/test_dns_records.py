@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from kubeprov.dns.config import DnsConfig
 from kubeprov.dns.records import Zone, dashed, undashed
 from kubeprov.dns.wire import Rcode, Type
+from kubeprov.errors import KubeprovError
+from kubeprov.render import render
 
 Obj = dict[str, Any]
 D = "cluster.local"
@@ -206,3 +212,29 @@ def test_dashed_addresses_round_trip() -> None:
     assert undashed(dashed("10.1.2.3")) == "10.1.2.3"
     assert undashed(dashed("fd00::1")) == "fd00::1"
     assert undashed("1-2-3") is None
+
+
+# ---- the config file the zone is built from ----------------------------------------------------
+
+def test_the_template_renders_a_config_with_the_node_local_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "dns.yaml"
+    path.write_text(render("dns.yaml.j2", kubeconfig="/etc/kubeprov/dns.conf"))
+    config = DnsConfig.load(path)
+    assert (config.listen_address, config.port, config.cluster_domain, config.upstreams) == (
+        "169.254.20.10", 53, "cluster.local", [])
+
+
+def test_the_template_takes_upstreams_and_a_test_address(tmp_path: Path) -> None:
+    path = tmp_path / "dns.yaml"
+    path.write_text(render("dns.yaml.j2", kubeconfig="k", listen_address="127.0.0.1", port=0,
+                           upstreams=["192.0.2.1", "[2001:db8::1]:5353"]))
+    config = DnsConfig.load(path)
+    assert config.upstream_addresses() == [("192.0.2.1", 53), ("2001:db8::1", 5353)]
+    assert (config.listen_address, config.port) == ("127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("raw", [{"no_such": 1}, {"pods": "sometimes"}, {"upstreams": ["dns.example"]},
+                                 {"listen_address": "localhost"}, {"port": 70000}])
+def test_bad_settings_are_refused(raw: dict[str, Any]) -> None:
+    with pytest.raises(KubeprovError):
+        DnsConfig.from_dict(raw)
