@@ -143,3 +143,12 @@ def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster
 def client(api_client: ApiClient) -> ApiClient:
     """The same client under the shorter name most controller tests use."""
     return api_client
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Debian's docker-registry on 127.0.0.1 for the session, seeded once with our test images
+    (``registry.local/busybox:1``, ``web:1``, ``web:2``); ``.hosts`` aliases registry.local to it."""
+    from kubeprov.kubelet.images.testimages import seeded_registry
+
+    yield from seeded_registry(tmp_path_factory.mktemp("oci-registry"))

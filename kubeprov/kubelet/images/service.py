@@ -80,7 +80,7 @@ class ImageService:
             if present is None:
                 assert policy == NEVER
                 raise NeverPullError(image)
-            self.store.touch(present.name)
+            self.mark_used(present)
             return present
         key = backoff_key or image
         if self.backoff.in_backoff(key):
@@ -164,6 +164,12 @@ class ImageService:
             pinned = ImageRecord(**{**record.__dict__, "name": str(ref.with_digest(record.digest))})
             self.store.put(pinned)
         return record
+
+    def mark_used(self, image: ImageRecord, when: float | None = None) -> None:
+        """Record a use of the image under every name it has (GC ranks images, not names)."""
+        for record in self.store.list():
+            if record.image_id == image.image_id:
+                self.store.touch(record.name, when)
 
     def lowerdirs(self, image: ImageRecord) -> list[Path]:
         return self.snapshots.lowerdirs(image)
