@@ -7,9 +7,12 @@ runs in-process on 127.0.0.1 with a free port and answers from its informers.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +21,10 @@ import pytest
 from kubeprov.api.client import ApiClient
 from kubeprov.dns.config import DnsConfig
 from kubeprov.dns.server import DnsServer
-from kubeprov.dns.wire import Message, Question, Type, decode, encode
+from kubeprov.dns.wire import RR, Message, Question, Type, decode, encode
+from kubeprov.etcd.local import free_port
+from kubeprov.render import render
+from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import eventually, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -226,8 +232,70 @@ async def _udp_answers(port: int, name: str, count: int) -> bool:
         await loop.sock_sendall(sock, encode(Message(id=9, questions=[Question(name, Type.A)])))
         async with asyncio.timeout(0.5):
             reply = decode(await loop.sock_recv(sock, 4096))
-    except TimeoutError:
+    except (TimeoutError, ConnectionRefusedError):  # no answer yet, or not listening yet
         return False
     finally:
         sock.close()
     return len(reply.answers) == count
+
+
+class _Upstream(asyncio.DatagramProtocol):
+    """A stand-in upstream server: answers every A question with 192.0.2.53."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        query = decode(data)
+        reply = Message(id=query.id, qr=True, rd=query.rd, ra=True, questions=query.questions,
+                        answers=[RR(query.questions[0].name, Type.A, 60, "192.0.2.53")])
+        self.transport.sendto(encode(reply), addr)
+
+
+async def test_names_outside_the_cluster_go_to_the_upstream_when_configured(api_client: ApiClient,
+                                                                            ns: str) -> None:
+    loop = asyncio.get_running_loop()
+    upstream, _ = await loop.create_datagram_endpoint(_Upstream, local_addr=("127.0.0.1", 0))
+    port = upstream.get_extra_info("sockname")[1]
+    server = DnsServer(DnsConfig(listen_address="127.0.0.1", port=0, health_port=0,
+                                 upstreams=[f"127.0.0.1:{port}"]), client=api_client)
+    await server.start()
+    try:
+        assert await short(server, "www.example.org", "A") == ["192.0.2.53"]
+        assert "status: NXDOMAIN" in await dig(server, f"nope.{ns}.svc.cluster.local")  # never forwarded
+    finally:
+        await server.stop()
+        upstream.close()
+
+
+async def test_a_silent_upstream_gives_servfail(api_client: ApiClient) -> None:
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    server = DnsServer(DnsConfig(listen_address="127.0.0.1", port=0, health_port=0, upstream_timeout=0.3,
+                                 upstreams=[f"127.0.0.1:{silent.getsockname()[1]}"]), client=api_client)
+    await server.start()
+    try:
+        assert "status: SERVFAIL" in await dig(server, "www.example.org", "A")
+    finally:
+        await server.stop()
+        silent.close()
+
+
+async def test_python_m_kubeprov_dns_serves_from_its_config_file(apiserver: ApiServerForTest, api_client: ApiClient,
+                                                                 ns: str, tmp_path: Path) -> None:
+    await create_web(api_client, ns)
+    dns_port, health_port = free_port(), free_port()
+    config = tmp_path / "dns.yaml"
+    config.write_text(render("dns.yaml.j2", kubeconfig=str(apiserver.kubeconfig), listen_address="127.0.0.1",
+                             port=dns_port, health_port=health_port))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kubeprov.dns", "--config", str(config),
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        name = f"web.{ns}.svc.cluster.local"
+        assert await eventually(lambda: _udp_answers(dns_port, name, 1), timeout=20)
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 0
+    logs = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert any("listening on 127.0.0.1" in entry["msg"] for entry in logs)
