@@ -19,13 +19,14 @@ import aiohttp
 import pytest
 
 from kubeprov.api.client import ApiClient
+from kubeprov.controllers.endpointslices import EndpointSliceController
 from kubeprov.dns.config import DnsConfig
 from kubeprov.dns.server import DnsServer
 from kubeprov.dns.wire import RR, Message, Question, Type, decode, encode
 from kubeprov.etcd.local import free_port
 from kubeprov.render import render
 from tests.integration.apiserver_fixture import ApiServerForTest
-from tests.integration.controller_env import eventually, new_namespace
+from tests.integration.controller_env import controller_env, eventually, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -299,3 +300,24 @@ async def test_python_m_kubeprov_dns_serves_from_its_config_file(apiserver: ApiS
     assert proc.returncode == 0
     logs = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     assert any("listening on 127.0.0.1" in entry["msg"] for entry in logs)
+
+
+async def test_a_ready_statefulset_style_pod_gets_its_hostname_through_the_endpointslice_controller(
+        apiserver: ApiServerForTest, api_client: ApiClient, dns: DnsServer) -> None:
+    async with controller_env(apiserver, api_client, [EndpointSliceController], prefix="dnsctl", nodes=1) as env:
+        await api_client.create("v1", "services", service(
+            "db", clusterIP="None", selector={"app": "db"}, ports=[{"name": "pg", "port": 5432}]), env.ns)
+        spec = env.pod_spec(hostname="db-0", subdomain="db")
+        await api_client.create("v1", "pods", {"metadata": {"name": "db-0", "labels": {"app": "db"}},
+                                               "spec": spec}, env.ns)
+
+        async def pod_ip() -> str:
+            pod = await api_client.get("v1", "pods", "db-0", env.ns)
+            ready = any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in (pod.get("status") or {}).get("conditions") or [])
+            return (pod.get("status") or {}).get("podIP", "") if ready else ""
+
+        ip = await eventually(pod_ip, timeout=30)
+        name = f"db-0.db.{env.ns}.svc.cluster.local"
+        assert await eventually(lambda: _equals(short(dns, name), [ip]), timeout=15)
+        assert await short(dns, f"db.{env.ns}.svc.cluster.local") == [ip]
