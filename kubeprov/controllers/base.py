@@ -57,6 +57,10 @@ class Controller:
         ``None`` means the config lacks what this controller needs, so the manager leaves it off."""
         return {}
 
+    # When set: a sync that fails with 409 Conflict (typically our informer has not seen our own last
+    # write yet) is tried again after this many seconds instead of with backoff, and is not an error.
+    conflict_retry: float | None = None
+
     def __init__(self, client: ApiClient, factory: SharedInformerFactory, *, workers: int = 1,
                  namespace_filter: NamespaceFilter | None = None, recorder: Any = None) -> None:
         self.client = client
@@ -147,10 +151,15 @@ class Controller:
                 self.queue.done(key)
                 raise
             except Exception as exc:
-                self.metrics.errors += 1
-                self.log.warning("controller %s: sync %s failed (retry %d): %s", self.name, key,
-                                 self.queue.num_requeues(key), exc, exc_info=not _expected(exc))
-                self.queue.add_rate_limited(key)
+                if self.conflict_retry is not None and isinstance(exc, StatusError) and exc.code == 409:
+                    self.log.debug("controller %s: sync %s: conflict, retrying: %s", self.name, key, exc)
+                    self.queue.forget(key)
+                    self.queue.add_after(key, self.conflict_retry)
+                else:
+                    self.metrics.errors += 1
+                    self.log.warning("controller %s: sync %s failed (retry %d): %s", self.name, key,
+                                     self.queue.num_requeues(key), exc, exc_info=not _expected(exc))
+                    self.queue.add_rate_limited(key)
             else:
                 self.queue.forget(key)
             finally:

@@ -31,6 +31,7 @@ def _created(obj: Obj) -> tuple[float, str]:
 
 class DeploymentController(Controller):
     name = "deployment"
+    conflict_retry = 0.05  # our informer has not seen our own last write yet: try again shortly
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,16 +111,6 @@ class DeploymentController(Controller):
     # ---- sync ------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
-        try:
-            await self._sync(key)
-        except StatusError as exc:
-            if exc.code != 409:
-                raise
-            # our informer has not seen our own last write yet: try again shortly
-            self.log.debug("deployment %s: conflict, retrying: %s", key, exc.message)
-            self.queue.add_after(key, 0.05)
-
-    async def _sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         cached = self.deployments.get(namespace, name)
         if cached is None:

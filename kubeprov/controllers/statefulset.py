@@ -29,6 +29,7 @@ KIND = "StatefulSet"
 
 class StatefulSetController(Controller):
     name = "statefulset"
+    conflict_retry = 0.1  # our informers have not seen our own last write yet: look again shortly
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,16 +100,6 @@ class StatefulSetController(Controller):
     # ---- sync --------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
-        try:
-            await self._sync(key)
-        except StatusError as exc:
-            if exc.code != 409:
-                raise
-            # our informers have not seen our own last write yet: look again shortly
-            self.log.debug("statefulset %s: conflict, retrying: %s", key, exc.message)
-            self.queue.add_after(key, 0.1)
-
-    async def _sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         cached = self.sets.get(namespace, name)
         if cached is None:
