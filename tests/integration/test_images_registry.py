@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,12 +13,14 @@ import pytest
 
 from kubeprov.kubelet.images.errors import DigestMismatch, ImageNotFound, ImagePullBackOffError, NeverPullError
 from kubeprov.kubelet.images.hosts import RegistryHosts
+from kubeprov.kubelet.images.localregistry import free_port
 from kubeprov.kubelet.images.reference import parse
 from kubeprov.kubelet.images.registry import RegistryClient
 from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.images.store import sha256_digest
 from kubeprov.kubelet.images.testimages import LayerBuilder, build_image, push_image
 from kubeprov.kubelet.images.unpack import OVERLAY, chain_ids, is_root
+from tests.integration.controller_env import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -88,6 +91,38 @@ async def test_web_snapshots_mount_as_overlay_lowerdirs(images: ImageService, tm
     finally:
         subprocess.run(["umount", str(target)], check=True)
     assert out.stdout.split() == ["start-web", "/bin/sh"]
+
+
+@needs_root
+async def test_web_image_serves_its_version_and_pod_name_and_nc_fetches_it(
+    images: ImageService, tmp_path: Path
+) -> None:
+    record = await images.ensure("registry.local/web:2")
+    target, upper, work = tmp_path / "rootfs", tmp_path / "upper", tmp_path / "work"
+    for d in (target, upper, work):
+        d.mkdir()
+    lower = ":".join(str(p) for p in images.lowerdirs(record))
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)], check=True)
+    port = free_port()
+    env = [*record.config["config"]["Env"], "POD_NAME=web-abc", f"PORT={port}"]
+    server = subprocess.Popen(["chroot", str(target), "/bin/env", "-i", *env, *record.config["config"]["Cmd"]])
+    request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 {port}"
+
+    async def page() -> str | None:
+        proc = await asyncio.create_subprocess_exec(
+            "chroot", str(target), "/bin/sh", "-c", request, stdout=asyncio.subprocess.PIPE
+        )
+        out = (await proc.communicate())[0].decode()
+        return out if " 200 " in out else None
+
+    try:
+        response = await eventually(page, timeout=20)
+    finally:
+        server.terminate()
+        server.wait(10)
+        subprocess.run(["umount", str(target)], check=True)
+    assert response.endswith("web version 2 pod web-abc\n")
 
 
 async def test_unknown_image_is_not_found_with_containerd_wording(images: ImageService) -> None:
