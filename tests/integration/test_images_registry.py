@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kubeprov.kubelet.images.errors import DigestMismatch, ImageNotFound, ImagePullBackOffError, NeverPullError
+from kubeprov.kubelet.images.errors import (
+    DigestMismatch,
+    ImageNotFound,
+    ImagePullBackOffError,
+    NeverPullError,
+    RegistryUnavailable,
+)
 from kubeprov.kubelet.images.hosts import RegistryHosts
 from kubeprov.kubelet.images.localregistry import free_port
 from kubeprov.kubelet.images.reference import parse
@@ -138,6 +144,15 @@ async def test_failed_pull_backs_off_for_that_image(images: ImageService) -> Non
         await images.ensure("registry.local/nope:2", backoff_key="pod-uid_registry.local/nope:2")
     with pytest.raises(ImagePullBackOffError, match='Back-off pulling image "registry.local/nope:2"'):
         await images.ensure("registry.local/nope:2", backoff_key="pod-uid_registry.local/nope:2")
+
+
+async def test_if_not_present_uses_the_store_and_always_asks_the_registry(images: ImageService) -> None:
+    pulled = await images.ensure("registry.local/web:1")
+    async with RegistryClient(RegistryHosts.from_config({"registry.local": "http://127.0.0.1:1"})) as offline:
+        node = ImageService(images.root, offline)
+        assert (await node.ensure("registry.local/web:1", policy="IfNotPresent")).digest == pulled.digest
+        with pytest.raises(RegistryUnavailable):
+            await node.ensure("registry.local/web:1", policy="Always")
 
 
 async def test_never_policy_with_missing_image(images: ImageService) -> None:

@@ -206,6 +206,8 @@ class RegistryClient:
                     if resp.status == 404:
                         last = ImageNotFound(image)
                         continue
+                    if resp.status in (401, 403):
+                        raise ImageAccessDenied(image, f"{resp.status} {resp.reason}")
                     if resp.status != 200:
                         last = RegistryUnavailable(image, f"unexpected status from GET request to {url}: {resp.status}")
                         continue
