@@ -179,7 +179,9 @@ class Responder:
             reply.rcode = Rcode.FORMERR
             return self._finish(reply, query, tcp)
         question = query.questions[0]
-        self.metrics.requests[(proto, Type.name(question.type))] += 1
+        # known types by name, the rest as "other" (a client must not grow our metrics without bound)
+        qtype = Type.NAMES.get(question.type, "other")
+        self.metrics.requests[(proto, qtype)] += 1
         name = normalize_name(question.name)
         if question.cls not in (CLASS_IN, CLASS_ANY):
             reply.rcode = Rcode.REFUSED
