@@ -193,6 +193,63 @@ async def test_skopeo_agrees_with_our_manifest(oci_registry, images: ImageServic
     assert (inspected["Os"], inspected["Architecture"]) == ("linux", "amd64")
 
 
+def _tree(root: Path) -> dict[str, tuple[str, int]]:
+    """Relative path -> (kind or link target, mode bits) for everything under ``root``."""
+    out = {}
+    for path in root.rglob("*"):
+        st = path.lstat()
+        kind = f"-> {os.readlink(path)}" if path.is_symlink() else ("dir" if path.is_dir() else "file")
+        out[str(path.relative_to(root))] = (kind, st.st_mode & 0o7777 if not path.is_symlink() else 0)
+    return out
+
+
+def _umoci_rootfs(address: str, name: str, tmp_path: Path) -> Path:
+    layout = f"{tmp_path / 'oci'}:{name.replace(':', '-')}"
+    src = f"docker://{address}/{name}"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", src, f"oci:{layout}"], check=True, capture_output=True)
+    subprocess.run(["umoci", "unpack", "--image", layout, str(tmp_path / "bundle")], check=True, capture_output=True)
+    return tmp_path / "bundle" / "rootfs"
+
+
+@needs_root
+async def test_copy_mode_rootfs_matches_umoci_unpack(oci_registry, tmp_path: Path) -> None:
+    async with RegistryClient(oci_registry.hosts) as client:
+        service = ImageService(tmp_path / "ours", client, snapshot_mode="copy")
+        (ours,) = service.lowerdirs(await service.ensure("registry.local/web:1"))
+    src = f"docker://{oci_registry.address}/web:1"
+    layout = f"oci:{tmp_path / 'oci'}:web"
+    subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", src, layout], check=True, capture_output=True, timeout=60
+    )
+    subprocess.run(["umoci", "unpack", "--image", layout[4:], str(tmp_path / "bundle")], check=True, timeout=60)
+    assert _tree(ours) == _tree(tmp_path / "bundle" / "rootfs")
+
+
+@needs_root
+async def test_whiteouts_of_a_pulled_image_agree_with_umoci_in_both_modes(oci_registry, tmp_path: Path) -> None:
+    lower = LayerBuilder().dir("d").file("d/a", b"a").file("d/b", b"b").dir("etc").file("etc/gone", b"g")
+    upper = LayerBuilder().dir("d").file("d/.wh..wh..opq", b"").file("d/c", b"c").file("etc/.wh.gone", b"")
+    built = build_image("registry.local/whiteouts:1", [lower.finish(), upper.finish()], {"Cmd": ["sh"]})
+    async with RegistryClient(oci_registry.hosts) as client:
+        await push_image(client, built)
+        copy = ImageService(tmp_path / "copy", client, snapshot_mode="copy")
+        (flat,) = copy.lowerdirs(await copy.ensure("registry.local/whiteouts:1"))
+        overlay = ImageService(tmp_path / "overlay", client, snapshot_mode=OVERLAY)
+        lowers = overlay.lowerdirs(await overlay.ensure("registry.local/whiteouts:1"))
+    expected = _tree(_umoci_rootfs(oci_registry.address, "whiteouts:1", tmp_path))
+    assert sorted(expected) == ["d", "d/c", "etc"]
+    assert _tree(flat) == expected
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + ":".join(map(str, lowers)), str(mnt)], check=True
+    )
+    try:
+        assert _tree(mnt) == expected
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
 async def test_gc_removes_unused_images_but_keeps_what_is_in_use(images: ImageService) -> None:
     web1 = await images.ensure("registry.local/web:1")
     web2 = await images.ensure("registry.local/web:2")
