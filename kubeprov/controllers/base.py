@@ -9,6 +9,7 @@ rate limiter (per-key exponential backoff), success forgets the key's backoff.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -99,6 +100,23 @@ class Controller:
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
             self.recorder.event(obj, type_, reason, message)
+
+    async def write_status(self, obj: Obj, status: Obj, api_version: str, resource: str, *,
+                           conflict_retry: float | None = None) -> Obj | None:
+        """Write ``status`` to ``obj`` through its status subresource; the written object, or None when
+        ``obj`` is gone (nothing left to report on) or, with ``conflict_retry``, when it changed meanwhile:
+        its key is then looked at again after that many seconds, on the newer object the informer brings."""
+        new = copy.deepcopy(obj)
+        new["status"] = status
+        try:
+            return await self.client.update(api_version, resource, new, subresource="status")
+        except StatusError as exc:
+            if exc.code == 404:
+                return None
+            if exc.code == 409 and conflict_retry is not None:
+                self.queue.add_after(key_of(obj), conflict_retry)
+                return None
+            raise
 
     async def sync(self, key: str) -> None:
         """Bring the world in line for ``key``; raise to have it retried with backoff."""

@@ -120,11 +120,7 @@ class CronJobController(Controller):
         if not meta(cj).get("deletionTimestamp"):
             await self.cleanup(cj, jobs)
         if (cj.get("status") or {}) != (cached.get("status") or {}):
-            try:
-                await self.client.update("batch/v1", "cronjobs", cj, subresource="status")
-            except StatusError as exc:
-                if exc.code != 404:
-                    raise
+            await self.write_status(cj, cj.get("status") or {}, "batch/v1", "cronjobs")
         if requeue is not None:
             self.queue.add_after(key, requeue)
 

@@ -506,14 +506,8 @@ class DaemonSetController(Controller):
         cached = self.sets.get(meta(ds).get("namespace", ""), meta(ds)["name"]) or ds
         if status == (cached.get("status") or {}):
             return
-        new = copy.deepcopy(cached)
-        new["status"] = status
-        try:
-            await self.client.update("apps/v1", "daemonsets", new, subresource="status")
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            raise
+        if await self.write_status(cached, status, "apps/v1", "daemonsets") is None:
+            return
         if min_ready > 0 and ready != available:
             self.queue.add_after(key_of(ds), float(min_ready))
 

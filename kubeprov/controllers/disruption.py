@@ -13,13 +13,11 @@ missing), the budget fails safe: 0 disruptions, reason ``SyncFailed``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubeprov.api import labels
-from kubeprov.api.status import StatusError
 from kubeprov.controllers import intstr
 from kubeprov.controllers.base import Controller, Obj, key_of, meta, split_key
 from kubeprov.controllers.podutil import controller_ref, is_ready
@@ -301,14 +299,4 @@ class DisruptionController(Controller):
     async def _write(self, pdb: Obj, status: Obj) -> None:
         if status_equal(pdb.get("status") or {}, status):
             return
-        new = copy.deepcopy(pdb)
-        new["status"] = status
-        try:
-            await self.client.update("policy/v1", "poddisruptionbudgets", new, subresource="status")
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            if exc.code == 409:
-                self.queue.add_after(key_of(pdb), 0.1)
-                return
-            raise
+        await self.write_status(pdb, status, "policy/v1", "poddisruptionbudgets", conflict_retry=0.1)

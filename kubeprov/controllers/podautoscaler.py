@@ -482,17 +482,7 @@ class HorizontalPodAutoscalerController(Controller):
         status.setdefault("desiredReplicas", status.get("currentReplicas", 0))
         if status == (hpa.get("status") or {}):
             return
-        new = copy.deepcopy(hpa)
-        new["status"] = status
-        try:
-            await self.client.update(API_VERSION, "horizontalpodautoscalers", new, subresource="status")
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            if exc.code == 409:
-                self.queue.add_after(key_of(hpa), 0.1)
-                return
-            raise
+        await self.write_status(hpa, status, API_VERSION, "horizontalpodautoscalers", conflict_retry=0.1)
 
 
 def _matches(selector: str, pod: Obj) -> bool:

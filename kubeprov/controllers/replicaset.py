@@ -277,15 +277,7 @@ class ReplicaSetController(Controller):
         else:
             status.pop("conditions", None)
         if _nonzero(status) != _nonzero(old_status) or "replicas" not in old_status:
-            new = copy.deepcopy(rs)
-            new["status"] = status
-            try:
-                await self.client.update(self.api_version, self.resource, new, subresource="status")
-            except StatusError as exc:
-                if exc.code not in (404, 409):
-                    raise
-                if exc.code == 409:
-                    self.queue.add_after(key_of(rs), 0.05)
+            await self.write_status(rs, status, self.api_version, self.resource, conflict_retry=0.05)
         if min_ready > 0 and ready != available:
             self.queue.add_after(key_of(rs), float(min_ready))
 

@@ -12,7 +12,6 @@ quotas of its namespace, and every quota is recounted every ``resync_period`` se
 from __future__ import annotations
 
 import asyncio
-import copy
 from typing import Any
 
 from kubeprov.api.informer import Informer
@@ -156,14 +155,5 @@ class ResourceQuotaController(Controller):
         status = status_for(quota, compute_used(quota, objects))
         if status_current(quota, status):
             return
-        new = copy.deepcopy(quota)
-        new["status"] = status
-        try:
-            await self.client.update("v1", "resourcequotas", new, namespace, subresource="status")
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            if exc.code == 409:  # admission charged it meanwhile: count again on the fresh object
-                self.queue.add_after(key, 0.1)
-                return
-            raise
+        # a conflict: admission charged it meanwhile; count again on the fresh object
+        await self.write_status(quota, status, "v1", "resourcequotas", conflict_retry=0.1)

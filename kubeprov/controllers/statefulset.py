@@ -347,14 +347,7 @@ class StatefulSetController(Controller):
         merged = {**{k: v for k, v in old.items() if k == "conditions"}, **status}
         if merged == old:
             return
-        new = copy.deepcopy(sts)
-        new["status"] = merged
-        try:
-            await self.client.update(APPS, "statefulsets", new, subresource="status")
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            raise
+        await self.write_status(sts, merged, APPS, "statefulsets")
 
     def _requeue_for_availability(self, sts: Obj, pods: list[Obj]) -> None:
         """With ``minReadySeconds``, look again when a ready pod becomes available."""

@@ -1,8 +1,11 @@
-"""A controller with ``conflict_retry`` looks again shortly after a 409, without counting an error."""
+"""How controllers meet conflicts: a sync with ``conflict_retry`` looks again shortly after a 409 without counting
+an error; ``write_status`` drops writes to vanished objects and retries or raises on a conflict."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.base import Controller
@@ -43,3 +46,36 @@ async def test_without_conflict_retry_a_conflict_is_an_error() -> None:
     controller = Conflicting(conflict_retry=None)
     await run_until_two_attempts(controller)
     assert controller.metrics.errors == 1
+
+
+class FailingClient:
+    """Refuses every update with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    async def update(self, *args: object, **kwargs: object) -> dict:
+        raise StatusError({"code": self.code, "message": "refused"})
+
+
+def writer(code: int) -> Controller:
+    return Controller(FailingClient(code), None)  # type: ignore[arg-type]
+
+
+OBJ = {"metadata": {"name": "a", "namespace": "ns"}}
+
+
+async def test_a_status_write_to_a_vanished_object_is_dropped() -> None:
+    assert await writer(404).write_status(OBJ, {}, "v1", "things") is None
+
+
+async def test_a_conflicting_status_write_looks_again_later_when_asked_to() -> None:
+    controller = writer(409)
+    assert await controller.write_status(OBJ, {}, "v1", "things", conflict_retry=0.01) is None
+    async with asyncio.timeout(5):
+        assert await controller.queue.get() == "ns/a"
+
+
+async def test_a_conflicting_status_write_raises_otherwise() -> None:
+    with pytest.raises(StatusError):
+        await writer(409).write_status(OBJ, {}, "v1", "things")
