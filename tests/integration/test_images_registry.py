@@ -275,3 +275,8 @@ async def test_gc_frees_least_recently_used_first_and_only_what_is_needed(images
 def test_reference_of_pinned_record_round_trips(oci_registry) -> None:
     digest = oci_registry.digests["registry.local/web:1"]
     assert str(parse(f"registry.local/web@{digest}")) == f"registry.local/web@{digest}"
+
+
+async def test_concurrent_ensures_of_one_image_share_one_pull(images: ImageService) -> None:
+    first, second = await asyncio.gather(images.ensure("registry.local/web:1"), images.ensure("registry.local/web:1"))
+    assert first is second

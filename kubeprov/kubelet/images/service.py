@@ -105,7 +105,10 @@ class ImageService:
             record = await self._pull(ref, creds)
             future.set_result(record)
             return record
-        except BaseException as e:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as e:
             future.set_exception(e)
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise

@@ -284,6 +284,7 @@ def choose_images_to_free(
 
 
 def disk_usage(path: Path) -> tuple[int, int]:
-    """(used, capacity) bytes of the filesystem holding ``path``."""
-    total, used, _free = shutil.disk_usage(path)
-    return used, total
+    """(used, capacity) bytes of the filesystem holding ``path``; used = capacity - available, as the
+    kubelet counts it (blocks reserved for root count as used)."""
+    total, _used, available = shutil.disk_usage(path)
+    return total - available, total
