@@ -29,6 +29,7 @@ MANIFEST = json.dumps(
         "layers": [],
     }
 ).encode()
+BIG_MANIFEST = json.dumps({**json.loads(MANIFEST), "annotations": {f"k{i}": "v" * 100 for i in range(3000)}}).encode()
 INDEX = json.dumps(
     {
         "schemaVersion": 2,
@@ -97,6 +98,13 @@ class FakeRegistry:
         self.manifest_accepts.append(request.headers.get("Accept", ""))
         if ref == "multi":
             return web.Response(body=INDEX, content_type=OCI_INDEX)
+        if ref == sha256_digest(BIG_MANIFEST):
+            response = web.StreamResponse(headers={"Content-Type": OCI_MANIFEST})
+            await response.prepare(request)
+            for i in range(0, len(BIG_MANIFEST), 1000):
+                await response.write(BIG_MANIFEST[i : i + 1000])
+            await response.write_eof()
+            return response
         if ref in ("1", sha256_digest(MANIFEST)):
             return web.Response(body=MANIFEST, content_type=OCI_MANIFEST)
         return web.json_response({"errors": [{"code": "MANIFEST_UNKNOWN"}]}, status=404)
@@ -185,6 +193,14 @@ async def test_index_resolves_to_linux_amd64_and_accept_lists_all_four_types(reg
     assert resolved.index is not None and resolved.digest == sha256_digest(INDEX)
     assert resolved.manifest.digest == sha256_digest(MANIFEST)
     assert all(t in registry.manifest_accepts[0] for t in (OCI_INDEX, OCI_MANIFEST, "manifest.list.v2", "manifest.v2"))
+
+
+async def test_large_manifest_streamed_in_pieces_is_read_whole(registry: FakeRegistry) -> None:
+    creds = credentials_from_pull_secrets([_secret(USER, PASSWORD)])
+    ref = parse(f"registry.example/app@{sha256_digest(BIG_MANIFEST)}")
+    async with RegistryClient(_hosts(registry)) as client:
+        resolved = await client.resolve(ref, creds)
+    assert resolved.manifest.raw == BIG_MANIFEST
 
 
 async def test_unknown_tag_is_not_found(registry: FakeRegistry) -> None:

@@ -211,7 +211,7 @@ class RegistryClient:
                     if resp.status != 200:
                         last = RegistryUnavailable(image, f"unexpected status from GET request to {url}: {resp.status}")
                         continue
-                    raw = await resp.content.read(MAX_MANIFEST + 1)
+                    raw = await _read_limited(resp, MAX_MANIFEST + 1)
                     header_digest = resp.headers.get("Docker-Content-Digest")
                     media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
             except aiohttp.ClientError as e:
@@ -306,6 +306,18 @@ class RegistryClient:
         if not endpoints:
             raise RegistryUnavailable(str(ref), f"no endpoint for {ref.domain} allows push")
         return endpoints[-1]
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes (``StreamReader.read(n)`` may return less than is there)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 def basic_auth(user: str, password: str) -> str:
