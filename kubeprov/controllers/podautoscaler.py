@@ -171,46 +171,49 @@ def stabilize_down(memory: AutoscalerMemory, desired: int, window: int, now: dat
         "recent recommendations were higher than current one, applying the highest recent recommendation"
 
 
+_TOO_FEW = "TooFewReplicas", "the desired replica count is less than the minimum replica count"
+
+
+def _upper_bound(rate_limit: int, max_replicas: int) -> tuple[int, str, str]:
+    """The lower of the scale-up rate limit and ``maxReplicas``, with the ScalingLimited reason naming it."""
+    if max_replicas > rate_limit:
+        return rate_limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate"
+    return max_replicas, "TooManyReplicas", "the desired replica count is more than the maximum replica count"
+
+
+def _lower_bound(rate_limit: int, min_replicas: int) -> tuple[int, str, str]:
+    """The higher of the scale-down rate limit and ``minReplicas``, with the ScalingLimited reason naming it."""
+    if min_replicas < rate_limit:
+        return (rate_limit, "ScaleDownLimit",
+                "the desired replica count is decreasing faster than the maximum scale rate")
+    return (min_replicas, *_TOO_FEW)
+
+
+_WITHIN_RANGE = "DesiredWithinRange", "the desired count is within the acceptable range"
+
+
 def limit_by_rate(memory: AutoscalerMemory, current: int, desired: int, min_replicas: int, max_replicas: int,
                   up: Obj, down: Obj, now: datetime) -> tuple[int, str, str]:
     """``convertDesiredReplicasWithBehaviorRate``: (replicas, ScalingLimited reason, message)."""
     if desired > current:
-        limit = max(scale_up_limit(current, memory, up, now), current)
-        if max_replicas > limit:
-            allowed, reason = limit, "ScaleUpLimit"
-            message = "the desired replica count is increasing faster than the maximum scale rate"
-        else:
-            allowed, reason = max_replicas, "TooManyReplicas"
-            message = "the desired replica count is more than the maximum replica count"
-        if desired > allowed:
-            return allowed, reason, message
+        bound = _upper_bound(max(scale_up_limit(current, memory, up, now), current), max_replicas)
+        if desired > bound[0]:
+            return bound
     elif desired < current:
-        limit = min(scale_down_limit(current, memory, down, now), current)
-        if min_replicas < limit:
-            allowed, reason = limit, "ScaleDownLimit"
-            message = "the desired replica count is decreasing faster than the maximum scale rate"
-        else:
-            allowed, reason = min_replicas, "TooFewReplicas"
-            message = "the desired replica count is less than the minimum replica count"
-        if desired < allowed:
-            return allowed, reason, message
-    return desired, "DesiredWithinRange", "the desired count is within the acceptable range"
+        bound = _lower_bound(min(scale_down_limit(current, memory, down, now), current), min_replicas)
+        if desired < bound[0]:
+            return bound
+    return (desired, *_WITHIN_RANGE)
 
 
 def limit_without_behavior(current: int, desired: int, min_replicas: int, max_replicas: int) -> tuple[int, str, str]:
     """``convertDesiredReplicasWithRules``: at most double (at least 4) per sync, within min/max."""
-    up_limit = max(2 * current, 4)
-    if max_replicas > up_limit:
-        allowed, reason = up_limit, "ScaleUpLimit"
-        message = "the desired replica count is increasing faster than the maximum scale rate"
-    else:
-        allowed, reason = max_replicas, "TooManyReplicas"
-        message = "the desired replica count is more than the maximum replica count"
+    bound = _upper_bound(max(2 * current, 4), max_replicas)
     if desired < min_replicas:
-        return min_replicas, "TooFewReplicas", "the desired replica count is less than the minimum replica count"
-    if desired > allowed:
-        return allowed, reason, message
-    return desired, "DesiredWithinRange", "the desired count is within the acceptable range"
+        return (min_replicas, *_TOO_FEW)
+    if desired > bound[0]:
+        return bound
+    return (desired, *_WITHIN_RANGE)
 
 
 def record_scale_event(memory: AutoscalerMemory, behavior: Obj | None, previous: int, new: int,
