@@ -57,6 +57,8 @@ EXIT_CODE_ANNOTATION = "hollow.kubeprov.dev/exit-code"
 RUN_SECONDS_ANNOTATION = "hollow.kubeprov.dev/run-seconds"
 DEAD_ANNOTATION = "hollow.kubeprov.dev/dead"
 FAIL_ANNOTATION = "hollow.kubeprov.dev/fail"
+# "true" on a Pod: its readiness probes fail (containers not ready) until the annotation goes
+UNREADY_ANNOTATION = "hollow.kubeprov.dev/unready"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 KUBELET_VERSION = "v1.32.0"
@@ -307,6 +309,8 @@ class _PodWorker:
         self.written: Obj | None = None
         # the last hollow.kubeprov.dev/fail value acted on
         self.fail_seen: str | None = None
+        # the unready annotation: readiness probes fail
+        self.probes_failing = ((pod.get("metadata") or {}).get("annotations") or {}).get(UNREADY_ANNOTATION) == "true"
         self.pending_fail: int | None = None
         # a pod that already ended (seen again only because it is being deleted) is just removed
         self.finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
@@ -341,6 +345,10 @@ class _PodWorker:
                 self.wake.set()
         meta = pod.get("metadata") or {}
         self._fail_on_request(meta.get("annotations") or {})
+        unready = (meta.get("annotations") or {}).get(UNREADY_ANNOTATION) == "true"
+        if unready != self.probes_failing:
+            self.probes_failing = unready
+            self.wake.set()
         if meta.get("deletionTimestamp") and self.delete_at is None:
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
             self.delete_at = asyncio.get_running_loop().time() + min(grace, self.node.config.stop_delay)
@@ -414,8 +422,11 @@ class _PodWorker:
                 c.last_terminated = c.terminated or c.last_terminated
                 c.restart_count += 1
                 c.start(now)
-            if c.state == "running" and not c.ready and c.ready_at is not None and now >= c.ready_at:
+            if c.state == "running" and not c.ready and c.ready_at is not None and now >= c.ready_at \
+                    and not self.probes_failing:
                 c.ready = True
+            elif c.ready and self.probes_failing:
+                c.ready = False
         if all(c.state == "terminated" and c.restart_at is None for c in self.containers):
             failed = any((c.terminated or {}).get("exitCode") for c in self.containers)
             self.phase = "Failed" if failed else "Succeeded"

@@ -9,6 +9,7 @@ import pytest
 
 from kubeprov.controllers.endpoints import EndpointsController
 from kubeprov.controllers.endpointslices import EndpointSliceController
+from kubeprov.hollow.node import UNREADY_ANNOTATION
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import ControllerEnv, controller_env, eventually
 
@@ -87,13 +88,14 @@ async def test_pod_turning_not_ready_moves_to_not_ready_addresses(apiserver: Api
         await make_pod(env, "a")
         ip = await ready_ip(env, "a")
         await eventually(lambda: _equals(addresses(env), ({ip}, set())))
-        # what a kubelet reports when a readiness probe starts failing
-        await env.client.patch("v1", "pods", "a", {"status": {"conditions": [
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]}}, env.ns,
-            patch_type="strategic", subresource="status")
+        # the hollow kubelet's readiness probe starts failing, then passes again
+        await env.client.patch("v1", "pods", "a", {"metadata": {"annotations": {UNREADY_ANNOTATION: "true"}}},
+                               env.ns)
         await eventually(lambda: _equals(addresses(env), (set(), {ip})))
         await eventually(lambda: _conditions_are(env, ip, {"ready": False, "serving": False,
                                                            "terminating": False}))
+        await env.client.patch("v1", "pods", "a", {"metadata": {"annotations": {UNREADY_ANNOTATION: None}}}, env.ns)
+        await eventually(lambda: _equals(addresses(env), ({ip}, set())))
 
 
 async def test_unchanged_endpoints_are_not_written_again(apiserver: ApiServerForTest, api_client: Any) -> None:
