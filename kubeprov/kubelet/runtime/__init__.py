@@ -1,0 +1,1 @@
+"""The container runtime: OCI specs, overlay root filesystems, runc driven through our own shim."""
