@@ -1,0 +1,1 @@
+"""Pod volumes on the node: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim."""
