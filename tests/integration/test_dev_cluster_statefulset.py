@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,10 +44,21 @@ class PodWatch:
             ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "get", "pods", "-l", "app=web", "-w",
              "--output-watch-events", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env=env)
+        # read as it comes: a full pipe would block kubectl and lose the events after it
+        self.chunks: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.chunks.append(line)
 
     def stop(self) -> list[dict[str, Any]]:
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=30)
+        out = "".join(self.chunks)
         decoder, events, pos = json.JSONDecoder(), [], 0
         while True:
             while pos < len(out) and out[pos].isspace():
