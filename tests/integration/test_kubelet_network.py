@@ -221,3 +221,12 @@ async def test_host_network_pods_get_no_sandbox_network(net: PodNetwork) -> None
     a = pod("hn1", host_network=True)
     assert await net.setup(a) == ""
     assert not net.netns_path(a).exists()
+
+
+async def test_teardown_after_a_reboot_that_lost_the_netns_still_frees_the_address(net: PodNetwork) -> None:
+    a = pod("rb1")
+    ip = await net.setup(a)
+    netns.delete("rb1", net.config.netns_dir)
+    await net.teardown(a)
+    assert ip not in reserved_ips(net)
+    assert net.runner.cached(net.config.network_name, "rb1") is None
