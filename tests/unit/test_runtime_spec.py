@@ -234,8 +234,9 @@ def test_caller_mount_replaces_a_default_one() -> None:
 
 
 def test_cgroups_path_rlimits_and_oom_score() -> None:
-    spec = spec_for({"resources": {"limits": {"memory": "1Gi", "cpu": "1"}}}, qos_class="Guaranteed")
+    nofile = {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}
+    spec = spec_for({"resources": {"limits": {"memory": "1Gi", "cpu": "1"}}}, qos_class="Guaranteed", rlimits=(nofile,))
     assert spec["linux"]["cgroupsPath"] == "/kubeprov/p/c"
     assert spec["linux"]["resources"]["memory"] == {"limit": 1024**3}
     assert spec["process"]["oomScoreAdj"] == -997
-    assert {"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576} in spec["process"]["rlimits"]
+    assert spec["process"]["rlimits"] == [nofile] and "rlimits" not in spec_for({})["process"]

@@ -60,7 +60,6 @@ BEST_EFFORT_OOM_SCORE_ADJ = 1000
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PTS_OPTIONS = ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")
-DEFAULT_RLIMITS = ({"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576},)
 
 
 # ---------------------------------------------------------------------------------- $(VAR) expansion
@@ -344,7 +343,7 @@ class ContainerConfig:
     memory_capacity: int = 0
     critical: bool = False
     users: UserDB = field(default_factory=UserDB)
-    rlimits: tuple[dict[str, Any], ...] = DEFAULT_RLIMITS
+    rlimits: tuple[dict[str, Any], ...] = ()  # none: inherit the runtime's, as containerd does
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -398,10 +397,11 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
         "env": merge_env(list(image.get("Env") or []), ours + ([("TERM", "xterm")] if tty else [])),
         "cwd": container.get("workingDir") or image.get("WorkingDir") or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": [dict(r) for r in cfg.rlimits],
         "noNewPrivileges": security.get("allowPrivilegeEscalation") is False and not privileged,
         "oomScoreAdj": oom_score_adj(cfg.qos_class, container, cfg.memory_capacity, cfg.critical),
     }
+    if cfg.rlimits:
+        process["rlimits"] = [dict(r) for r in cfg.rlimits]
     namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}]
     ns = cfg.namespaces
     for kind, path in (("network", ns.network), ("ipc", ns.ipc), ("uts", ns.uts)):

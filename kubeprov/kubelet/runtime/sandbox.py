@@ -1,0 +1,109 @@
+"""Pod sandboxes without a pause image: the pod's network, IPC and UTS namespaces are held by bind
+mounts of their nsfs files under ``<netns dir>/<pod>/`` (what ``ip netns add`` does for one namespace),
+so they live exactly as long as the pod, survive a kubelet restart, and every container joins them by
+path. Network setup (CNI) is not ours: a caller may hand in a prepared netns path instead."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kubeprov.kubelet.runtime.rootfs import MountError, is_mounted, unmount
+from kubeprov.kubelet.runtime.spec import SandboxNamespaces
+
+SANDBOX_FILE = "sandbox.json"
+
+
+class SandboxError(RuntimeError):
+    """A namespace could not be created or entered."""
+
+
+@dataclass
+class Sandbox:
+    """One pod's namespaces; ``owned`` lists the namespace files we created (and so remove)."""
+
+    id: str
+    hostname: str
+    dir: str
+    network: str | None
+    ipc: str
+    uts: str | None
+    owned: list[str]
+    host_network: bool = False
+
+    @property
+    def namespaces(self) -> SandboxNamespaces:
+        return SandboxNamespaces(self.network, self.ipc, self.uts)
+
+    def save(self) -> None:
+        (Path(self.dir) / SANDBOX_FILE).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, directory: Path) -> Sandbox | None:
+        try:
+            return cls(**json.loads((directory / SANDBOX_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+async def _run(*argv: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise SandboxError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
+
+
+async def create(
+    root: Path, pod_id: str, hostname: str, netns: str | None = None, host_network: bool = False
+) -> Sandbox:
+    """New IPC namespace always; new UTS namespace with the pod's hostname unless hostNetwork (which
+    shares the host's network and UTS, as Kubernetes does); the given netns, else an empty one with
+    loopback up."""
+    directory = root / pod_id
+    directory.mkdir(parents=True, exist_ok=True)
+    wanted = {"ipc": directory / "ipc"}
+    if not host_network:
+        wanted["uts"] = directory / "uts"
+        if netns is None:
+            wanted["net"] = directory / "net"
+    for path in wanted.values():
+        path.touch()
+    sandbox = Sandbox(
+        id=pod_id,
+        hostname=hostname,
+        dir=str(directory),
+        network=None if host_network else (netns or str(wanted["net"])),
+        ipc=str(wanted["ipc"]),
+        uts=str(wanted["uts"]) if "uts" in wanted else None,
+        owned=[str(p) for p in wanted.values()],
+        host_network=host_network,
+    )
+    sandbox.save()
+    try:
+        options = [f"--{kind}={path}" for kind, path in wanted.items()]
+        await _run("unshare", *options, *(["hostname", hostname] if "uts" in wanted else ["true"]))
+        if "net" in wanted:
+            await _run("nsenter", f"--net={wanted['net']}", "ip", "link", "set", "lo", "up")
+    except SandboxError:
+        await remove(sandbox)
+        raise
+    return sandbox
+
+
+async def remove(sandbox: Sandbox) -> None:
+    """Unmount the namespace files we own (the namespaces go when their last process does) and drop
+    the directory; a netns handed in by the caller is left to its owner."""
+    for path in sandbox.owned:
+        try:
+            await unmount(Path(path))
+        except MountError as e:
+            raise SandboxError(str(e)) from e
+    leftover = [p for p in sandbox.owned if is_mounted(Path(p))]
+    if leftover:
+        raise SandboxError(f"namespace files still mounted: {leftover}")
+    await asyncio.to_thread(shutil.rmtree, sandbox.dir, True)

@@ -1,0 +1,222 @@
+"""Our container shim: one small daemon per container that outlives the kubelet.
+
+It runs ``runc create`` with pipes for the container's stdout/stderr, becomes the container's parent
+(child subreaper), writes every output line to the container's log file in the CRI format
+(``<RFC3339Nano> stdout|stderr F|P <text>``), and when the container's init exits records the exit
+status (and whether the memory cgroup OOM-killed it) in ``exit.json`` next to the bundle. The kubelet
+only reads files, so a restarted kubelet re-adopts running containers and still sees their exit codes.
+
+Standard library only and run as a script (``python shim.py ...``), so it starts fast and does not
+depend on the kubelet's package state once running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+MAX_LINE = 16 * 1024  # containerd's CRI buffer: longer lines are split into P(artial) entries
+EXIT_FILE = "exit.json"
+PID_FILE = "init.pid"
+RUNC_LOG = "runc.log"
+SHIM_PID_FILE = "shim.pid"
+
+
+def rfc3339nano(when: float | None = None, ns: int | None = None) -> str:
+    """Go's time.RFC3339Nano in UTC: nanoseconds with trailing zeros trimmed."""
+    if ns is None:
+        ns = time.time_ns() if when is None else int(when * 1e9)
+    seconds, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
+
+
+class CRILogWriter:
+    """Thread-safe writer of CRI log lines for both streams of one container."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "ab", buffering=0)
+        self._lock = threading.Lock()
+
+    def line(self, stream: str, tag: str, text: bytes) -> None:
+        entry = f"{rfc3339nano()} {stream} {tag} ".encode() + text + b"\n"
+        with self._lock:
+            self._file.write(entry)
+
+    def copy(self, fd: int, stream: str) -> None:
+        """Read one pipe until EOF, emitting full lines as F and over-long pieces as P."""
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except InterruptedError:
+                continue
+            if not chunk:
+                break
+            pending += chunk
+            while True:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    break
+                self._emit_full(stream, pending[:cut])
+                pending = pending[cut + 1 :]
+            while len(pending) >= MAX_LINE:
+                self.line(stream, "P", pending[:MAX_LINE])
+                pending = pending[MAX_LINE:]
+        if pending:
+            self.line(stream, "F", pending)
+        os.close(fd)
+
+    def _emit_full(self, stream: str, text: bytes) -> None:
+        while len(text) > MAX_LINE:
+            self.line(stream, "P", text[:MAX_LINE])
+            text = text[MAX_LINE:]
+        self.line(stream, "F", text)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def oom_kills(cgroups_path: str) -> int:
+    """The memory cgroup's ``oom_kill`` counter (cgroup v1 memory.oom_control), 0 when unreadable."""
+    control = Path("/sys/fs/cgroup/memory") / cgroups_path.lstrip("/") / "memory.oom_control"
+    try:
+        for line in control.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def wait_for(pid: int) -> int:
+    """Reap children (we are their subreaper) until ``pid`` exits; returns its wait status."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            # Not our child after all (reparenting failed): poll until it is gone; status unknown.
+            while Path(f"/proc/{pid}").exists():
+                time.sleep(0.1)
+            return 255 << 8
+        if reaped == pid:
+            return status
+
+
+def exit_code(status: int) -> tuple[int, int]:
+    """(exit code the way runtimes report it, signal): a signal N death is 128+N."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig
+    return os.WEXITSTATUS(status), 0
+
+
+def run(args: argparse.Namespace, ready: int) -> int:
+    state = Path(args.state)
+    (state / SHIM_PID_FILE).write_text(str(os.getpid()))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    cmd = [args.runc, "--root", args.root, "--log", str(state / RUNC_LOG), "--log-format", "json"]
+    cmd += ["create", "--bundle", args.bundle, "--pid-file", str(state / PID_FILE), args.id]
+    with open(os.devnull, "rb") as devnull:
+        create = subprocess.Popen(cmd, stdin=devnull, stdout=out_w, stderr=err_w, close_fds=True)
+    os.close(out_w)
+    os.close(err_w)
+    writer = CRILogWriter(Path(args.log))
+    readers = [
+        threading.Thread(target=writer.copy, args=(out_r, "stdout"), daemon=True),
+        threading.Thread(target=writer.copy, args=(err_r, "stderr"), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if create.wait() != 0:
+        os.write(ready, b"error " + runc_error(state / RUNC_LOG).encode() + b"\n")
+        return 1
+    pid = int((state / PID_FILE).read_text().strip())
+    os.write(ready, f"ok {pid}\n".encode())
+    os.close(ready)
+    status = wait_for(pid)
+    finished = rfc3339nano()
+    for reader in readers:
+        reader.join(timeout=5)
+    code, sig = exit_code(status)
+    oom = sig == signal.SIGKILL and oom_kills(args.cgroups_path) > 0
+    write_json_atomic(state / EXIT_FILE, {"exitCode": code, "signal": sig, "finishedAt": finished, "oomKilled": oom})
+    return 0
+
+
+def runc_error(log: Path) -> str:
+    """The last error runc logged (its JSON log), else a generic message."""
+    try:
+        lines = log.read_text().splitlines()
+    except OSError:
+        return "runc create failed"
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("error", "fatal"):
+            return str(entry.get("msg", "")).replace("\n", " ")
+    return "runc create failed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="container shim (runc create, CRI log, exit status)")
+    for name in ("runc", "root", "bundle", "id", "log", "state", "cgroups-path"):
+        parser.add_argument(f"--{name}", required=True)
+    args = parser.parse_args(argv)
+    ready_r, ready_w = os.pipe()
+    if os.fork() > 0:
+        # The launcher: relay the daemon's first line (ok PID / error MSG) and exit with it.
+        os.close(ready_w)
+        with os.fdopen(ready_r, "rb") as ready:
+            line = ready.readline()
+        sys.stdout.buffer.write(line or b"error shim died before runc create finished\n")
+        sys.stdout.flush()
+        return 0 if line.startswith(b"ok ") else 1
+    os.close(ready_r)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    shim_log = os.open(str(Path(args.state) / "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(shim_log, 2)
+    os.close(null)
+    os.close(shim_log)
+    sys.stderr = open(2, "w", closefd=False)
+    try:
+        code = run(args, ready_w)
+    except Exception as e:  # the daemon has no one to raise to: tell the launcher, log the rest
+        try:
+            os.write(ready_w, f"error shim: {e}\n".encode())
+        except OSError:
+            pass
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
