@@ -121,6 +121,16 @@ async def test_echo_hello_is_written_to_the_cri_log(node: Node) -> None:
     assert log_text(Path(status.log_path), "stderr") == "oops\n"
 
 
+async def test_long_line_is_logged_in_partial_pieces_and_read_back_whole(node: Node) -> None:
+    script = "i=0; while [ $i -lt 5000 ]; do printf 0123456789; i=$((i+1)); done; echo"
+    _, cid = await node.run("registry.local/busybox:1", command=["sh", "-c", script])
+    await node.runtime.wait_exit(cid, 30)
+    path = Path((await node.runtime.container_status(cid)).log_path)
+    tags = [line.split(b" ")[2] for line in path.read_bytes().splitlines()]
+    assert tags == [b"P", b"P", b"P", b"F"]
+    assert log_text(path) == "0123456789" * 5000 + "\n"
+
+
 async def test_exit_code_and_error_reason(node: Node) -> None:
     _, cid = await node.run("registry.local/busybox:1", command=["sh", "-c", "exit 3"])
     await node.runtime.wait_exit(cid, 30)
@@ -188,6 +198,15 @@ async def test_process_ignoring_sigterm_is_killed_after_the_grace_period(node: N
     assert elapsed >= 2
 
 
+async def test_stopping_a_created_container_that_never_started(node: Node) -> None:
+    sandbox = await node.sandbox()
+    cid = await node.create(sandbox, "registry.local/busybox:1", command=["echo", "never"])
+    await node.runtime.stop_container(cid, grace=5)
+    status = await node.runtime.container_status(cid)
+    assert status.state == EXITED and status.exit_code != 0 and not status.started_at
+    assert log_text(Path(status.log_path)) == ""
+
+
 async def test_process_handling_sigterm_exits_within_the_grace_period(node: Node) -> None:
     script = "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 1; done"
     _, cid = await node.run("registry.local/busybox:1", command=["sh", "-c", script])
@@ -204,6 +223,18 @@ async def test_exec_runs_in_the_container_with_its_env_and_exit_code(node: Node)
     _, cid = await node.run("registry.local/web:2")
     result = await node.runtime.exec(cid, ["sh", "-c", "echo v$WEB_VERSION; cat; exit 7"], stdin=b"in\n")
     assert (result.exit_code, result.stdout) == (7, b"v2\nin\n")
+
+
+async def test_exec_timeout_kills_the_process_in_the_container(node: Node) -> None:
+    _, cid = await node.run("registry.local/busybox:1", command=["sleep", "600"])
+    with pytest.raises(TimeoutError):
+        await node.runtime.exec(cid, ["sleep", "321"], timeout=1)
+
+    async def gone() -> bool:
+        ps = await node.runtime.exec(cid, ["ps", "-o", "args"])
+        return b"sleep 321" not in ps.stdout
+
+    assert await eventually(gone, timeout=20)
 
 
 async def test_exec_with_a_tty(node: Node) -> None:

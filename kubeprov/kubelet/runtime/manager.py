@@ -84,11 +84,12 @@ def exit_reason(exit_code: int, oom_killed: bool) -> str:
 @dataclass
 class ContainerRuntime:
     """One per kubelet. ``state_dir`` holds containers and sandboxes; ``runc_root`` is runc's ``--root``
-    (ours alone, e.g. /run/kubeprov/runc); ``netns_dir`` holds the sandboxes' namespace files."""
+    (ours alone, e.g. /run/kubeprov/runc); ``netns_dir`` holds the sandboxes' namespace files (not
+    kubelet/network's /run/kubeprov/netns: a CNI-prepared netns from there is handed in by path)."""
 
     state_dir: Path
     runc_root: Path = Path("/run/kubeprov/runc")
-    netns_dir: Path = Path("/run/kubeprov/netns")
+    netns_dir: Path = Path("/run/kubeprov/sandboxes")
     cgroup_parent: str = "/kubeprov"
     runc_binary: str = RUNC
     memory_capacity: int = 0

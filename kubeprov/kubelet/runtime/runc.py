@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,23 +107,34 @@ class Runc:
         cwd: str | None = None,
     ) -> ExecResult:
         """Run a process in the running container with pipes (probes, ``kubectl exec`` without a tty);
-        its exit code is runc's. A timeout kills the runc exec (and so the process)."""
-        proc = await self.exec_process(cid, argv, env=env, cwd=cwd, stdin=stdin is not None)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
+        its exit code is runc's. On timeout the process itself is SIGKILLed (killing runc exec would
+        leave it running) and TimeoutError raised."""
+        with tempfile.TemporaryDirectory(prefix="kubeprov-exec-") as tmp:
+            pid_file = Path(tmp) / "pid"
+            proc = await self.exec_process(cid, argv, env=env, cwd=cwd, stdin=stdin is not None, pid_file=pid_file)
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+            except TimeoutError:
+                _kill_pid_file(pid_file)
+                proc.kill()
+                await proc.wait()
+                raise
         assert proc.returncode is not None
         return ExecResult(proc.returncode, out, err)
 
     async def exec_process(
-        self, cid: str, argv: list[str], env: list[str] | None = None, cwd: str | None = None, stdin: bool = True
+        self,
+        cid: str,
+        argv: list[str],
+        env: list[str] | None = None,
+        cwd: str | None = None,
+        stdin: bool = True,
+        pid_file: Path | None = None,
     ) -> asyncio.subprocess.Process:
         """A streaming exec: the caller owns the pipes (for attach-style streaming later)."""
+        options = self._exec_options(env, cwd) + (["--pid-file", str(pid_file)] if pid_file else [])
         return await asyncio.create_subprocess_exec(
-            *self._argv("exec", *self._exec_options(env, cwd), cid, *argv),
+            *self._argv("exec", *options, cid, *argv),
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -158,3 +171,10 @@ class Runc:
         finally:
             os.close(slave)
         return proc, master
+
+
+def _kill_pid_file(pid_file: Path) -> None:
+    try:
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass  # not started yet or already gone

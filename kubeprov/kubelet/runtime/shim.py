@@ -16,7 +16,6 @@ import argparse
 import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -159,7 +158,7 @@ def run(args: argparse.Namespace, ready: int) -> int:
     for reader in readers:
         reader.join(timeout=5)
     code, sig = exit_code(status)
-    oom = sig == signal.SIGKILL and oom_kills(args.cgroups_path) > 0
+    oom = oom_kills(args.cgroups_path) > 0  # containerd: any OOM kill in the container's cgroup
     write_json_atomic(state / EXIT_FILE, {"exitCode": code, "signal": sig, "finishedAt": finished, "oomKilled": oom})
     return 0
 

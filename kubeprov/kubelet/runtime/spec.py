@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeprov.api.quantity import Quantity
+from kubeprov.kubelet.images.unpack import LayerError, resolve_in_root
 
 # containerd's CRI default capability set (what `docker run` and every CRI runtime give a container).
 DEFAULT_CAPABILITIES = (
@@ -168,11 +169,11 @@ class UserDB:
         db = cls()
         if rootfs is None:
             return db
-        for line in _read_lines(rootfs / "etc/passwd"):
+        for line in _read_lines(resolve_in_root(rootfs, "etc/passwd", follow_last=True)):
             parts = line.split(":")
             if len(parts) >= 4 and parts[2].isdigit() and parts[3].isdigit():
                 db.passwd[parts[0]] = (int(parts[2]), int(parts[3]))
-        for line in _read_lines(rootfs / "etc/group"):
+        for line in _read_lines(resolve_in_root(rootfs, "etc/group", follow_last=True)):
             parts = line.split(":")
             if len(parts) >= 3 and parts[2].isdigit():
                 db.groups[parts[0]] = int(parts[2])
@@ -185,7 +186,7 @@ class UserDB:
 def _read_lines(path: Path) -> list[str]:
     try:
         return path.read_text(errors="replace").splitlines()
-    except OSError:
+    except (OSError, LayerError):
         return []
 
 
