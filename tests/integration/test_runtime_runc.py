@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -177,6 +178,26 @@ async def test_web_container_serves_in_the_pod_network_namespace(node: Node) -> 
     assert (await node.runtime.container_status(cid)).state == RUNNING
 
 
+async def test_sandbox_joins_a_network_namespace_handed_in_and_leaves_it_to_its_owner(node: Node) -> None:
+    netns = node.tmp / "cni-netns"
+    netns.touch()
+    unshare = await asyncio.create_subprocess_exec("unshare", f"--net={netns}", "true")
+    assert await unshare.wait() == 0
+    try:
+        pod = f"pod-{uuid.uuid4().hex[:8]}"
+        sandbox = await node.runtime.create_sandbox(pod, pod, netns=str(netns))
+        cid = await node.create(sandbox, "registry.local/web:1")
+        await node.runtime.start_container(cid)
+        # The namespace is the caller's (CNI's): loopback is theirs to bring up, and so is removal.
+        up = await asyncio.create_subprocess_exec("nsenter", f"--net={netns}", "ip", "link", "set", "lo", "up")
+        assert await up.wait() == 0
+        assert await eventually(lambda: http_get(str(netns)), timeout=30)
+        await node.runtime.remove_sandbox(pod)
+        assert is_mounted(netns)
+    finally:
+        subprocess.run(["umount", str(netns)], check=False)
+
+
 async def test_host_network_pod_sees_the_host_hostname(node: Node) -> None:
     sandbox = await node.sandbox(host_network=True)
     cid = await node.create(sandbox, "registry.local/busybox:1", command=["hostname"])
@@ -295,7 +316,7 @@ async def test_removal_leaves_no_mounts_processes_runc_state_or_cgroups(node: No
     shim = _shim_pid(node, cid)
     assert status.pid > 0 and Path(f"/proc/{status.pid}").exists()
     assert is_mounted(node.tmp / "state" / "containers" / cid / "rootfs")
-    await node.runtime.stop_container(cid, grace=5)
+    await node.runtime.stop_container(cid, grace=1)  # busybox httpd as PID 1 ignores SIGTERM
     await node.runtime.remove_container(cid)
     await node.runtime.remove_sandbox(sandbox.id)
     assert await node.runtime.runc.list() == []
