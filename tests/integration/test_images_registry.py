@@ -110,6 +110,9 @@ async def test_web_image_serves_its_version_and_pod_name_and_nc_fetches_it(
     lower = ":".join(str(p) for p in images.lowerdirs(record))
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)], check=True)
+    # a container runtime gives the container /dev; the start script needs /dev/null
+    (target / "dev").mkdir(exist_ok=True)
+    subprocess.run(["mount", "--bind", "/dev", str(target / "dev")], check=True)
     port = free_port()
     env = [*record.config["config"]["Env"], "POD_NAME=web-abc", f"PORT={port}"]
     server = subprocess.Popen(["chroot", str(target), "/bin/env", "-i", *env, *record.config["config"]["Cmd"]])
@@ -127,6 +130,7 @@ async def test_web_image_serves_its_version_and_pod_name_and_nc_fetches_it(
     finally:
         server.terminate()
         server.wait(10)
+        subprocess.run(["umount", str(target / "dev")], check=True)
         subprocess.run(["umount", str(target)], check=True)
     assert response.endswith("web version 2 pod web-abc\n")
 

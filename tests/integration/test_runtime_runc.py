@@ -316,7 +316,7 @@ async def test_removal_leaves_no_mounts_processes_runc_state_or_cgroups(node: No
     shim = _shim_pid(node, cid)
     assert status.pid > 0 and Path(f"/proc/{status.pid}").exists()
     assert is_mounted(node.tmp / "state" / "containers" / cid / "rootfs")
-    await node.runtime.stop_container(cid, grace=1)  # busybox httpd as PID 1 ignores SIGTERM
+    await node.runtime.stop_container(cid, grace=1)
     await node.runtime.remove_container(cid)
     await node.runtime.remove_sandbox(sandbox.id)
     assert await node.runtime.runc.list() == []
@@ -329,3 +329,14 @@ async def test_removal_leaves_no_mounts_processes_runc_state_or_cgroups(node: No
     await eventually(shim_gone, timeout=20)
     assert not Path(f"/proc/{status.pid}").exists()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{node.cgroup_parent.lstrip('/')}/{sandbox.id}"))
+
+
+async def test_the_web_image_ends_on_sigterm_instead_of_waiting_for_sigkill(node: Node) -> None:
+    sandbox, cid = await node.run("registry.local/web:1")
+    try:
+        await node.runtime.stop_container(cid, grace=30)
+        status = await node.runtime.container_status(cid)
+        assert (status.state, status.exit_code) == (EXITED, 0)  # 137 would mean it was SIGKILLed
+    finally:
+        await node.runtime.remove_container(cid)
+        await node.runtime.remove_sandbox(sandbox.id)

@@ -39,11 +39,14 @@ TEST_REGISTRY = "registry.local"
 WEB_PORT = 8080
 
 START_WEB = """#!/bin/sh
-# Write this pod's page, then serve it with busybox httpd in the foreground (PID 1 gets signals).
+# Write this pod's page, then serve it with busybox httpd. The shell stays PID 1 and ends on SIGTERM
+# (a PID 1 without a handler ignores it, and the pod would take its whole grace period to stop).
 dir=/www
 if ! touch "$dir/.writable" 2>/dev/null; then dir=/tmp/www; mkdir -p "$dir"; fi
 echo "web version ${WEB_VERSION} pod ${POD_NAME:-$(hostname)}" > "$dir/index.html"
-exec httpd -f -p "${PORT:-8080}" -h "$dir"
+httpd -f -p "${PORT:-8080}" -h "$dir" &
+trap 'kill -TERM $! 2>/dev/null; exit 0' TERM INT
+wait $!
 """
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
