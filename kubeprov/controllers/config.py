@@ -16,12 +16,11 @@ namespaces: []                        # restrict every controller to these names
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-import yaml
+from kubeprov.component import ComponentConfig
+from kubeprov.errors import KubeprovError
 
 DEFAULT_CONCURRENCY = {"serviceaccount": 1, "root-ca-cert-publisher": 1, "namespace": 10, "replicaset": 5,
                        "replicationcontroller": 5, "statefulset": 5,
@@ -30,7 +29,9 @@ DEFAULT_CONCURRENCY = {"serviceaccount": 1, "root-ca-cert-publisher": 1, "namesp
 
 
 @dataclass
-class ControllerManagerConfig:
+class ControllerManagerConfig(ComponentConfig):
+    what: ClassVar[str] = "controller manager"
+
     kubeconfig: str = ""
     controllers: list[str] = field(default_factory=lambda: ["*"])
     leader_elect: bool = True
@@ -68,28 +69,18 @@ class ControllerManagerConfig:
     def workers(self, controller: str) -> int:
         return int(self.concurrency.get(controller, DEFAULT_CONCURRENCY.get(controller, 1)))
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ControllerManagerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown controller manager settings: {', '.join(unknown)}")
-        config = cls(**data)
-        config.validate()
-        return config
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> ControllerManagerConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping")
-        return cls.from_dict(data)
-
-    def validate(self) -> None:
+    def validate(self, source: str = "config") -> None:
         if not isinstance(self.controllers, list) or not all(isinstance(c, str) for c in self.controllers):
-            raise ValueError("controllers must be a list of names")
-        if not 0 <= int(self.health_port) < 65536:
-            raise ValueError(f"health_port {self.health_port} out of range")
+            raise KubeprovError(f"{source}: controllers must be a list of names")
+        if not isinstance(self.health_port, int) or not 0 <= self.health_port < 65536:
+            raise KubeprovError(f"{source}: health_port {self.health_port} out of range")
         for name, count in self.concurrency.items():
-            if int(count) < 1:
-                raise ValueError(f"concurrency of {name} must be at least 1")
+            if not isinstance(count, int) or count < 1:
+                raise KubeprovError(f"{source}: concurrency of {name} must be at least 1")
+        # the names themselves: an unknown controller is a mistake in this file, said here
+        from kubeprov.controllers.manager import enabled_controllers
+
+        try:
+            enabled_controllers(self.controllers)
+        except ValueError as exc:
+            raise KubeprovError(f"{source}: {exc}") from None

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
-from pathlib import Path
 
+from kubeprov.component import run_component
 from kubeprov.dns.config import DnsConfig
-from kubeprov.errors import KubeprovError
-from kubeprov.logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubeprov-dns", description="kubeprov cluster DNS")
-    parser.add_argument("--config", required=True, type=Path, help="DNS config file (YAML)")
-    args = parser.parse_args(argv)
-    try:
-        config = DnsConfig.load(args.config)
-        if not config.kubeconfig:
-            raise KubeprovError(f"{args.config}: kubeconfig is required")
-    except KubeprovError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    setup_logging(config.log_level)
     from kubeprov.dns.server import serve_forever
 
-    asyncio.run(serve_forever(config))
-    return 0
+    return run_component("kubeprov-dns", "kubeprov cluster DNS", DnsConfig, serve_forever, argv)
 
 
 if __name__ == "__main__":

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
+from kubeprov.component import ComponentConfig
 from kubeprov.dns.records import POD_MODES
 from kubeprov.errors import KubeprovError
 
 
 @dataclass
-class DnsConfig:
+class DnsConfig(ComponentConfig):
+    what: ClassVar[str] = "DNS"
+
     kubeconfig: str = ""
     # node-local: a link-local address every pod's resolv.conf names (0 = any free port, tests)
     listen_address: str = "169.254.20.10"
@@ -35,28 +37,10 @@ class DnsConfig:
     log_level: str = "info"
 
     @classmethod
-    def load(cls, path: Path) -> DnsConfig:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeprovError(f"cannot read DNS config {path}: {exc}") from None
-        return cls.from_dict(raw, str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> DnsConfig:
-        if not isinstance(raw, dict):
-            raise KubeprovError(f"{source}: expected a mapping of settings")
-        known = {f.name for f in dataclasses.fields(cls)}
-        names = {str(k).replace("-", "_"): v for k, v in raw.items()}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise KubeprovError(f"{source}: unknown settings {', '.join(unknown)}",
-                                f"known settings: {', '.join(sorted(known))}")
-        if names.get("upstreams") is None:
+    def prepare(cls, names: dict[str, Any]) -> dict[str, Any]:
+        if names.get("upstreams") is None:  # `upstreams:` with nothing after it means none
             names.pop("upstreams", None)
-        config = cls(**names)
-        config.validate(source)
-        return config
+        return names
 
     def validate(self, source: str = "config") -> None:
         try:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.informer import Informer, SharedInformerFactory
+from kubeprov.component import serve_until_signalled
 from kubeprov.dns.config import DnsConfig
 from kubeprov.dns.handler import DnsMetrics, Forward, Forwarder, Responder
 from kubeprov.dns.records import SERVICE_NAME_LABEL, Zone
@@ -271,16 +272,4 @@ class DnsServer:
 
 async def serve_forever(config: DnsConfig) -> None:
     """Run until SIGTERM/SIGINT (what ``python -m kubeprov.dns`` does)."""
-    import signal
-
-    server = DnsServer(config)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await serve_until_signalled(DnsServer(config))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import yaml
 
+from kubeprov.component import ComponentConfig
 from kubeprov.errors import KubeprovError
 
 
 @dataclass
-class SchedulerConfig:
+class SchedulerConfig(ComponentConfig):
+    what: ClassVar[str] = "scheduler"
+
     kubeconfig: str = ""
     scheduler_name: str = "default-scheduler"
     leader_elect: bool = True
@@ -31,28 +33,6 @@ class SchedulerConfig:
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 10.0
     log_level: str = "info"
-
-    @classmethod
-    def load(cls, path: Path) -> SchedulerConfig:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeprovError(f"cannot read scheduler config {path}: {exc}") from None
-        return cls.from_dict(raw, str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> SchedulerConfig:
-        if not isinstance(raw, dict):
-            raise KubeprovError(f"{source}: expected a mapping of settings")
-        known = {f.name for f in dataclasses.fields(cls)}
-        names = {str(k).replace("-", "_"): v for k, v in raw.items()}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise KubeprovError(f"{source}: unknown settings {', '.join(unknown)}",
-                                f"known settings: {', '.join(sorted(known))}")
-        config = cls(**names)
-        config.validate(source)
-        return config
 
     def validate(self, source: str = "config") -> None:
         if not self.scheduler_name:

@@ -41,6 +41,7 @@ from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer, SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.api.status import StatusError
+from kubeprov.component import serve_until_signalled
 from kubeprov.scheduler import NodeInfo, ScheduleResult, default_selector, schedule
 from kubeprov.scheduler.config import SchedulerConfig
 from kubeprov.scheduler.plugins import volume_binding
@@ -687,16 +688,4 @@ async def running(config: SchedulerConfig, **kwargs: Any) -> Any:
 
 async def serve_forever(config: SchedulerConfig) -> None:
     """Run until SIGTERM/SIGINT (what ``python -m kubeprov.scheduler`` does)."""
-    import signal
-
-    scheduler = Scheduler(config)
-    await scheduler.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await scheduler.stop()
+    await serve_until_signalled(Scheduler(config))

@@ -20,6 +20,7 @@ from kubeprov.controllers import ControllerManager, ControllerManagerConfig, ena
 from kubeprov.controllers.manager import CONTROLLERS
 from kubeprov.controllers.replicaset import deletion_rank
 from kubeprov.controllers.rootcacert import DESCRIPTION
+from kubeprov.errors import KubeprovError
 from kubeprov.etcd.local import free_port
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import eventually
@@ -66,8 +67,10 @@ def test_controller_selection():
     assert enabled_controllers(["replicaset-controller"]) == ["replicaset"]
     with pytest.raises(ValueError):
         enabled_controllers(["nope"])
-    with pytest.raises(ValueError):
+    with pytest.raises(KubeprovError, match="unknown settings bogus"):
         ControllerManagerConfig.from_dict({"bogus": 1})
+    with pytest.raises(KubeprovError, match="unknown controller '-nope'"):
+        ControllerManagerConfig.from_dict({"controllers": ["*", "-nope"]})
 
 
 def test_deletion_rank():

@@ -1,0 +1,51 @@
+"""Every component's `python -m ... --config FILE`: a wrong config file is one clear message and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULES = ["kubeprov.scheduler", "kubeprov.controllers", "kubeprov.dns"]
+
+
+def run(module: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module, "--config", str(config)], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_an_unknown_setting_names_the_file_and_the_known_ones(module: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("kubeconfig: /k\nnot_a_setting: 1\n")
+    out = run(module, config)
+    assert out.returncode == 2
+    assert f"error: {config}: unknown settings not_a_setting (known settings: " in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_missing_file_is_reported_not_raised(module: str, tmp_path: Path) -> None:
+    out = run(module, tmp_path / "absent.yaml")
+    assert out.returncode == 2
+    assert "error: cannot read" in out.stderr and "absent.yaml" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_config_without_kubeconfig_is_refused(module: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("log_level: info\n")
+    out = run(module, config)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {config}: kubeconfig is required"
+
+
+def test_a_wrongly_typed_setting_is_a_message(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("kubeconfig: /k\nhealth_port: lots\n")
+    out = run("kubeprov.controllers", config)
+    assert out.returncode == 2
+    assert "health_port lots out of range" in out.stderr and "Traceback" not in out.stderr
