@@ -48,6 +48,11 @@ class ComponentConfig:
         if unknown:
             raise KubeprovError(f"{source}: unknown settings {', '.join(unknown)}",
                                 f"known settings: {', '.join(sorted(known))}")
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        missing = [f.name for f in fields if f.name not in names and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise KubeprovError(f"{source}: {', '.join(missing)} is required")
         try:
             config = cls(**names)
         except TypeError as exc:

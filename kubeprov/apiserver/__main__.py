@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
-from pathlib import Path
 
 from kubeprov.apiserver.config import ApiServerConfig
-from kubeprov.apiserver.server import serve_forever
-from kubeprov.errors import KubeprovError
-from kubeprov.logs import setup_logging
+from kubeprov.component import run_component
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubeprov-apiserver", description="kubeprov API server")
-    parser.add_argument("--config", required=True, type=Path, help="API server config file (YAML)")
-    args = parser.parse_args(argv)
-    try:
-        config = ApiServerConfig.load(args.config)
-    except KubeprovError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    setup_logging(config.log_level)
-    asyncio.run(serve_forever(config))
-    return 0
+    from kubeprov.apiserver.server import serve_forever
+
+    return run_component("kubeprov-apiserver", "kubeprov API server", ApiServerConfig, serve_forever, argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import yaml
 
+from kubeprov.component import ComponentConfig
 from kubeprov.errors import KubeprovError
 
 # kube-apiserver's default-on plugins that we have
@@ -17,7 +17,9 @@ DEFAULT_ADMISSION_PLUGINS = ("NamespaceLifecycle", "LimitRanger", "ServiceAccoun
 
 
 @dataclass
-class ApiServerConfig:
+class ApiServerConfig(ComponentConfig):
+    what: ClassVar[str] = "API server"
+
     etcd_endpoints: list[str]
     bind_address: str = "127.0.0.1"
     port: int = 6443
@@ -53,27 +55,9 @@ class ApiServerConfig:
     # etcd history older than this is compacted (0 = never), as kube-apiserver does every 5 minutes
     compaction_interval_seconds: float = 300.0
 
-    @classmethod
-    def load(cls, path: Path) -> ApiServerConfig:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeprovError(f"cannot read API server config {path}: {exc}") from None
-        return cls.from_dict(raw, str(path))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> ApiServerConfig:
-        if not isinstance(raw, dict):
-            raise KubeprovError(f"{source}: expected a mapping of settings")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        names = {k.replace("-", "_"): v for k, v in raw.items()}
-        unknown = sorted(set(names) - set(known))
-        if unknown:
-            raise KubeprovError(f"{source}: unknown settings {', '.join(unknown)}",
-                                f"known settings: {', '.join(sorted(known))}")
-        if "etcd_endpoints" not in names:
+    def validate(self, source: str = "config") -> None:
+        if not self.etcd_endpoints:
             raise KubeprovError(f"{source}: etcd_endpoints is required")
-        return cls(**names)
 
     def dump(self) -> str:
         return yaml.safe_dump(dataclasses.asdict(self), sort_keys=True)

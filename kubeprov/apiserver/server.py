@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -48,6 +47,7 @@ from kubeprov.apiserver.storage.compactor import Compactor
 from kubeprov.apiserver.storage.encryption import load_encryption_config
 from kubeprov.apiserver.storage.store import Store
 from kubeprov.apiserver.storage.watchcache import WatchCache
+from kubeprov.component import serve_until_signalled
 from kubeprov.etcd import EtcdClient, EtcdError, EtcdTLS
 
 log = logging.getLogger("kubeprov.apiserver")
@@ -568,14 +568,4 @@ class ApiServer:
 
 async def serve_forever(config: ApiServerConfig) -> None:
     """Run until SIGTERM/SIGINT (the systemd unit and `kubeprov dev up` use this)."""
-    import signal
-
-    server = ApiServer(config)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+    await serve_until_signalled(ApiServer(config))

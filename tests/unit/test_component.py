@@ -49,3 +49,11 @@ def test_a_wrongly_typed_setting_is_a_message(tmp_path: Path) -> None:
     out = run("kubeprov.controllers", config)
     assert out.returncode == 2
     assert "health_port lots out of range" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_api_server_names_a_missing_required_setting(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("port: 6443\n")
+    out = run("kubeprov.apiserver", config)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {config}: etcd_endpoints is required"
