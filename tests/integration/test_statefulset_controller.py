@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
+from kubeprov.api.status import StatusError
 from kubeprov.api.informer import Informer
 from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.history import REVISION_HASH_LABEL
@@ -45,7 +46,11 @@ async def storage_class(api_client: ApiClient) -> AsyncIterator[str]:
     volumes, _ = await api_client.list_all("v1", "persistentvolumes")
     for pv in volumes:
         if pv["spec"].get("storageClassName") == name:
-            await api_client.delete("v1", "persistentvolumes", pv["metadata"]["name"])
+            try:  # the provisioner may be deleting its released volumes at the same time
+                await api_client.delete("v1", "persistentvolumes", pv["metadata"]["name"])
+            except StatusError as exc:
+                if exc.code != 404:
+                    raise
 
 
 def statefulset(env: ControllerEnv, name: str, replicas: int, image: str = "registry.local/app:1",
