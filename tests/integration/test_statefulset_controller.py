@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
-from kubeprov.api.status import StatusError
 from kubeprov.api.informer import Informer
+from kubeprov.api.status import StatusError
 from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.history import REVISION_HASH_LABEL
 from kubeprov.controllers.statefulset import StatefulSetController
