@@ -44,6 +44,16 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
             await asyncio.sleep(interval)
 
 
+async def delete_if_present(client: ApiClient, api_version: str, resource: str, name: str,
+                            namespace: str = "") -> None:
+    """Delete, taking "already gone" (a controller got there first) as done."""
+    try:
+        await client.delete(api_version, resource, name, namespace)
+    except StatusError as exc:
+        if exc.code != 404:
+            raise
+
+
 async def new_namespace(client: ApiClient, prefix: str) -> str:
     """A fresh namespace with its ``default`` ServiceAccount (which pods need to be admitted)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -12,7 +12,6 @@ import pytest
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.informer import Informer
-from kubeprov.api.status import StatusError
 from kubeprov.controllers.garbagecollector import GarbageCollector
 from kubeprov.controllers.history import REVISION_HASH_LABEL
 from kubeprov.controllers.statefulset import StatefulSetController
@@ -20,7 +19,7 @@ from kubeprov.controllers.statefulset_util import POD_INDEX_LABEL, POD_NAME_LABE
 from kubeprov.controllers.volumes.hostpath import PROVISIONER, HostPathProvisioner
 from kubeprov.controllers.volumes.pvbinder import PersistentVolumeBinder
 from tests.integration.apiserver_fixture import ApiServerForTest
-from tests.integration.controller_env import ControllerEnv, controller_env, eventually
+from tests.integration.controller_env import ControllerEnv, controller_env, delete_if_present, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -46,11 +45,8 @@ async def storage_class(api_client: ApiClient) -> AsyncIterator[str]:
     volumes, _ = await api_client.list_all("v1", "persistentvolumes")
     for pv in volumes:
         if pv["spec"].get("storageClassName") == name:
-            try:  # the provisioner may be deleting its released volumes at the same time
-                await api_client.delete("v1", "persistentvolumes", pv["metadata"]["name"])
-            except StatusError as exc:
-                if exc.code != 404:
-                    raise
+            # the provisioner may be deleting its released volumes at the same time
+            await delete_if_present(api_client, "v1", "persistentvolumes", pv["metadata"]["name"])
 
 
 def statefulset(env: ControllerEnv, name: str, replicas: int, image: str = "registry.local/app:1",

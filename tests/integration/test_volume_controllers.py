@@ -22,7 +22,7 @@ from kubeprov.controllers.volumes.pvbinder import (
     PersistentVolumeBinder,
 )
 from tests.integration.apiserver_fixture import ApiServerForTest
-from tests.integration.controller_env import ControllerEnv, controller_env, eventually
+from tests.integration.controller_env import ControllerEnv, controller_env, delete_if_present, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -73,7 +73,7 @@ class Volumes:
         volumes, _ = await client.list_all("v1", "persistentvolumes")
         for pv in volumes:
             if pv["metadata"]["name"] in self.names or pv["spec"].get("storageClassName") == self.cls:
-                await client.delete("v1", "persistentvolumes", pv["metadata"]["name"])
+                await delete_if_present(client, "v1", "persistentvolumes", pv["metadata"]["name"])
 
 
 @pytest.fixture
