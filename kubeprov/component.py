@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
 import yaml
+from aiohttp import web
 
 from kubeprov.errors import KubeprovError
 from kubeprov.logs import setup_logging
@@ -67,6 +68,62 @@ class ComponentConfig:
 
     def validate(self, source: str = "config") -> None:
         """Raise KubeprovError naming ``source`` when a setting is out of range."""
+
+
+Check = Callable[[], str | None]
+
+
+class HealthServer:
+    """``/healthz`` (and ``/livez``), ``/readyz`` and ``/metrics`` of a component.
+
+    ``healthy`` and ``ready`` return None when all is well, else the reason served with a 500;
+    ``metrics`` returns the Prometheus text. Port 0 picks a free port (see :attr:`port`).
+    """
+
+    def __init__(self, address: str, port: int, *, healthy: Check, ready: Check,
+                 metrics: Callable[[], str]) -> None:
+        self.address = address
+        self.port = port
+        self._healthy, self._ready, self._metrics = healthy, ready, metrics
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._serve_healthz)
+        app.router.add_get("/livez", self._serve_healthz)
+        app.router.add_get("/readyz", self._serve_readyz)
+        app.router.add_get("/metrics", self._serve_metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.address, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        sockets = getattr(site._server, "sockets", None) or []  # aiohttp tells the bound port only here
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @staticmethod
+    def _answer(problem: str | None) -> web.Response:
+        return web.Response(status=500, text=problem) if problem else web.Response(text="ok")
+
+    async def _serve_healthz(self, _request: web.Request) -> web.Response:
+        return self._answer(self._healthy())
+
+    async def _serve_readyz(self, _request: web.Request) -> web.Response:
+        return self._answer(self._ready())
+
+    async def _serve_metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(text=self._metrics(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
 
 class Component(Protocol):

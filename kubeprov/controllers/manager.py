@@ -16,12 +16,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp import web
-
 from kubeprov.api.client import ApiClient
 from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
+from kubeprov.component import HealthServer
 from kubeprov.controllers.base import Controller
 from kubeprov.controllers.certificates import CSRApprovingController, CSRCleanerController, CSRSigningController
 from kubeprov.controllers.config import ControllerManagerConfig
@@ -141,7 +140,7 @@ class ControllerManager:
         self._identities: ControllerIdentities | None = None
         self._elector: LeaderElector | None = None
         self._elect_task: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
+        self._health: HealthServer | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
         self._started = False
@@ -182,9 +181,9 @@ class ControllerManager:
             await asyncio.gather(self._elect_task, return_exceptions=True)
             self._elect_task = None
         await self._stop_controllers()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._health is not None:
+            await self._health.stop()
+            self._health = None
         if self._own_client and self._client is not None:
             await self._client.close()
         log.info("controller manager %s stopped", self.identity)
@@ -281,24 +280,13 @@ class ControllerManager:
     # ---- health and metrics ------------------------------------------------------------------
 
     async def _start_health(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/livez", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.health_address, self.config.health_port)
-        await site.start()
-        server = site._server  # the bound socket tells the port when 0 was asked for
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.health_port
+        self._health = HealthServer(self.config.health_address, self.config.health_port,
+                                    healthy=lambda: "not running" if self._stopping or not self._started else None,
+                                    ready=lambda: None if self.ready() else "controllers not synced",
+                                    metrics=self._metrics_text)
+        await self._health.start()
+        self.port = self._health.port
         log.info("serving /healthz /readyz /metrics on %s:%d", self.config.health_address, self.port)
-
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        if self._stopping or not self._started:
-            return web.Response(status=500, text="not running")
-        return web.Response(text="ok")
 
     def ready(self) -> bool:
         if self._stopping or not self._started:
@@ -307,12 +295,7 @@ class ControllerManager:
             return all(c.synced for c in self.controllers.values())
         return True
 
-    async def _readyz(self, _request: web.Request) -> web.Response:
-        if not self.ready():
-            return web.Response(status=500, text="controllers not synced")
-        return web.Response(text="ok")
-
-    async def _metrics(self, _request: web.Request) -> web.Response:
+    def _metrics_text(self) -> str:
         lines = [
             "# HELP leader_election_master_status Whether this instance is the leader (1) or not (0).",
             "# TYPE leader_election_master_status gauge",
@@ -333,4 +316,4 @@ class ControllerManager:
                   for n, c in controllers.items()]
         lines += ["# HELP workqueue_depth Current depth of the work queue.", "# TYPE workqueue_depth gauge"]
         lines += [f'workqueue_depth{{name="{n}"}} {len(c.queue)}' for n, c in controllers.items()]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        return "\n".join(lines) + "\n"

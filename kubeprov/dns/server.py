@@ -18,11 +18,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from kubeprov.api.client import ApiClient
 from kubeprov.api.informer import Informer, SharedInformerFactory
-from kubeprov.component import serve_until_signalled
+from kubeprov.component import HealthServer, serve_until_signalled
 from kubeprov.dns.config import DnsConfig
 from kubeprov.dns.handler import DnsMetrics, Forward, Forwarder, Responder
 from kubeprov.dns.records import SERVICE_NAME_LABEL, Zone
@@ -93,7 +91,7 @@ class DnsServer:
         self._pods: Informer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        self._runner: web.AppRunner | None = None
+        self._health: HealthServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._port = 0
         self._health_port = 0
@@ -152,9 +150,9 @@ class DnsServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._factory is not None:
             await self._factory.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._health is not None:
+            await self._health.stop()
+            self._health = None
         if self._own_client and self._client is not None:
             await self._client.close()
             self._client = None
@@ -240,34 +238,20 @@ class DnsServer:
     # -- health ---------------------------------------------------------------------------------
 
     async def _start_health_server(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/livez", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.health_bind_address, self.config.health_port)
-        await site.start()
-        self._runner = runner
-        server = site._server  # aiohttp exposes the bound port only here
-        sockets = getattr(server, "sockets", None) or []
-        self._health_port = sockets[0].getsockname()[1] if sockets else self.config.health_port
+        self._health = HealthServer(self.config.health_bind_address, self.config.health_port,
+                                    healthy=lambda: None, ready=self._unready, metrics=self._metrics_text)
+        await self._health.start()
+        self._health_port = self._health.port
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    def _unready(self) -> str | None:
+        return None if self.ready else "informers not synced"
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        if not self.ready:
-            return web.Response(status=500, text="informers not synced")
-        return web.Response(text="ok")
-
-    async def _metrics(self, request: web.Request) -> web.Response:
+    def _metrics_text(self) -> str:
         sizes = dict(self.zone.sizes)
         if self._services is not None and self._slices is not None:
             sizes["informer_services"] = len(self._services.list())
             sizes["informer_endpointslices"] = len(self._slices.list())
-        return web.Response(text=self.metrics.render(sizes), content_type="text/plain", charset="utf-8")
+        return self.metrics.render(sizes)
 
 
 async def serve_forever(config: DnsConfig) -> None:

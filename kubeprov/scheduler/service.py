@@ -33,15 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from kubeprov.api.cache import key_of
 from kubeprov.api.client import ApiClient
 from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer, SharedInformerFactory
 from kubeprov.api.leaderelection import LeaderElectionConfig, LeaderElector
 from kubeprov.api.status import StatusError
-from kubeprov.component import serve_until_signalled
+from kubeprov.component import HealthServer, serve_until_signalled
 from kubeprov.scheduler import NodeInfo, ScheduleResult, default_selector, schedule
 from kubeprov.scheduler.config import SchedulerConfig
 from kubeprov.scheduler.plugins import volume_binding
@@ -202,7 +200,7 @@ class Scheduler:
         self._bind_tasks: set[asyncio.Task[None]] = set()
         self._status_tasks: set[asyncio.Task[None]] = set()
         self._main_task: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
+        self._health: HealthServer | None = None
         self._health_port = 0
         self._leading = False
         self._stopping = False
@@ -292,9 +290,9 @@ class Scheduler:
             await self._factory.stop()
         if self._recorder is not None:
             await self._recorder.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._health is not None:
+            await self._health.stop()
+            self._health = None
         if self._own_client and self._client is not None:
             await self._client.close()
             self._client = None
@@ -641,38 +639,20 @@ class Scheduler:
     # -- health and metrics ------------------------------------------------------------------
 
     async def _start_health_server(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/livez", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.health_bind_address, self.config.health_port)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        server = site._server  # the bound socket tells the port chosen for port 0
-        sockets = getattr(server, "sockets", None) or []
-        self._health_port = sockets[0].getsockname()[1] if sockets else self.config.health_port
+        self._health = HealthServer(self.config.health_bind_address, self.config.health_port,
+                                    healthy=self._unhealthy, ready=self._unready, metrics=self._metrics_text)
+        await self._health.start()
+        self._health_port = self._health.port
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        if self._stopping or not self._started:
-            return web.Response(status=500, text="stopping")
-        return web.Response(text="ok")
+    def _unhealthy(self) -> str | None:
+        return "stopping" if self._stopping or not self._started else None
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        if self._stopping or not self.ready:
-            return web.Response(status=500, text="informers not synced")
-        return web.Response(text="ok")
+    def _unready(self) -> str | None:
+        return "informers not synced" if self._stopping or not self.ready else None
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    def _metrics_text(self) -> str:
         self._update_pending()
-        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        return self.metrics.render()
 
 
 @contextlib.asynccontextmanager

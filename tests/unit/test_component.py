@@ -57,3 +57,29 @@ def test_the_api_server_names_a_missing_required_setting(tmp_path: Path) -> None
     out = run("kubeprov.apiserver", config)
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {config}: etcd_endpoints is required"
+
+
+async def test_the_health_server_answers_each_check_and_picks_a_free_port() -> None:
+    import aiohttp
+
+    from kubeprov.component import HealthServer
+
+    state = {"ready": "informers not synced"}
+    server = HealthServer("127.0.0.1", 0, healthy=lambda: None, ready=lambda: state["ready"],
+                          metrics=lambda: "up 1\n")
+    await server.start()
+    try:
+        assert server.port > 0
+        base = f"http://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/healthz") as r:
+                assert (r.status, await r.text()) == (200, "ok")
+            async with session.get(f"{base}/readyz") as r:
+                assert (r.status, await r.text()) == (500, "informers not synced")
+            state["ready"] = None
+            async with session.get(f"{base}/readyz") as r:
+                assert r.status == 200
+            async with session.get(f"{base}/metrics") as r:
+                assert (await r.text(), r.content_type) == ("up 1\n", "text/plain")
+    finally:
+        await server.stop()
