@@ -374,3 +374,24 @@ def test_headless_services_without_selector_are_dual_stack() -> None:
 def test_ip_family_follows_a_requested_cluster_ip() -> None:
     spec = create("services", service({"clusterIP": "fd00::10", "ports": [{"port": 80}]}))["spec"]
     assert spec["ipFamilies"] == ["IPv6"]
+
+
+def _limit_errors(item: dict) -> list[str]:
+    obj = {"metadata": {"name": "l", "namespace": "default"}, "spec": {"limits": [{"type": "Container", **item}]}}
+    return errors("limitranges", obj)
+
+
+def test_limit_range_orderings_each_name_the_field_and_value_kubernetes_names() -> None:
+    assert _limit_errors({"min": {"cpu": "3"}, "max": {"cpu": "2"}, "default": {"cpu": "4"},
+                          "defaultRequest": {"cpu": "5"}}) == [
+        'spec.limits[0].min[cpu]: Invalid value: "3": min value 3 is greater than max value 2',
+        'spec.limits[0].defaultRequest[cpu]: Invalid value: "5": default request value 5 is greater than max value 2',
+        'spec.limits[0].defaultRequest[cpu]: Invalid value: "5": default request value 5 is greater than default '
+        "limit value 4",
+        'spec.limits[0].default[cpu]: Invalid value: "2": default value 4 is greater than max value 2',
+    ]
+    assert _limit_errors({"min": {"cpu": "3"}, "default": {"cpu": "2"}, "defaultRequest": {"cpu": "1"}}) == [
+        'spec.limits[0].defaultRequest[cpu]: Invalid value: "1": min value 3 is greater than default request '
+        "value 1",
+        'spec.limits[0].default[cpu]: Invalid value: "3": min value 3 is greater than default value 2',
+    ]

@@ -91,6 +91,20 @@ _QUOTA_RESOURCES = frozenset(
 )
 
 
+# LimitRange values that must not exceed one another, in Kubernetes' order: (smaller, larger, the field the
+# error is reported at, the field whose value it shows, the message)
+LIMIT_ORDERINGS = (
+    ("min", "max", "min", "min", "min value {low} is greater than max value {high}"),
+    ("min", "defaultRequest", "defaultRequest", "defaultRequest",
+     "min value {low} is greater than default request value {high}"),
+    ("defaultRequest", "max", "defaultRequest", "defaultRequest",
+     "default request value {low} is greater than max value {high}"),
+    ("defaultRequest", "default", "defaultRequest", "defaultRequest",
+     "default request value {low} is greater than default limit value {high}"),
+    ("min", "default", "default", "min", "min value {low} is greater than default value {high}"),
+    ("default", "max", "default", "max", "default value {low} is greater than max value {high}"),
+)
+
 def resource_name_errors(name: str, path: Path) -> list[FieldError]:
     """``validateResourceName``: qualified; unprefixed names must be standard."""
     errs = msgs_to_errors(path, name, is_qualified_name(name))
@@ -244,46 +258,11 @@ class LimitRangeStrategy(Strategy):
             lo, hi = lists.get("min", {}).get(name), lists.get("max", {}).get(name)
             dflt, dreq = lists.get("default", {}).get(name), lists.get("defaultRequest", {}).get(name)
             ratio = lists.get("maxLimitRequestRatio", {}).get(name)
-            if lo is not None and hi is not None and lo > hi:
-                errs.append(
-                    invalid(path.child("min").key(name), str(lo), f"min value {lo} is greater than max value {hi}")
-                )
-            if dreq is not None and lo is not None and lo > dreq:
-                errs.append(
-                    invalid(
-                        path.child("defaultRequest").key(name),
-                        str(dreq),
-                        f"min value {lo} is greater than default request value {dreq}",
-                    )
-                )
-            if dreq is not None and hi is not None and dreq > hi:
-                errs.append(
-                    invalid(
-                        path.child("defaultRequest").key(name),
-                        str(dreq),
-                        f"default request value {dreq} is greater than max value {hi}",
-                    )
-                )
-            if dreq is not None and dflt is not None and dreq > dflt:
-                errs.append(
-                    invalid(
-                        path.child("defaultRequest").key(name),
-                        str(dreq),
-                        f"default request value {dreq} is greater than default limit value {dflt}",
-                    )
-                )
-            if dflt is not None and lo is not None and lo > dflt:
-                errs.append(
-                    invalid(
-                        path.child("default").key(name), str(lo), f"min value {lo} is greater than default value {dflt}"
-                    )
-                )
-            if dflt is not None and hi is not None and dflt > hi:
-                errs.append(
-                    invalid(
-                        path.child("default").key(name), str(hi), f"default value {dflt} is greater than max value {hi}"
-                    )
-                )
+            for smaller, larger, at, shown, wording in LIMIT_ORDERINGS:
+                low, high = lists.get(smaller, {}).get(name), lists.get(larger, {}).get(name)
+                if low is not None and high is not None and low > high:
+                    value = lists[shown][name]
+                    errs.append(invalid(path.child(at).key(name), str(value), wording.format(low=low, high=high)))
             if ratio is not None and ratio.amount < 1:
                 errs.append(
                     invalid(path.child("maxLimitRequestRatio").key(name), str(ratio), f"ratio {ratio} is less than 1")
