@@ -1,0 +1,174 @@
+"""The kubelet: registers its Node, keeps its Lease and status fresh, and runs a worker per pod bound to it.
+
+Its libraries (images, runtime, network, volumes) do the work; this module only wires them to the API:
+an informer on pods with ``spec.nodeName=<node>`` starts, updates and forgets workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from kubeprov.api.client import ApiClient
+from kubeprov.api.events import EventRecorder
+from kubeprov.api.informer import Informer
+from kubeprov.kubelet.config import KubeletConfig
+from kubeprov.kubelet.images.hosts import RegistryHosts
+from kubeprov.kubelet.images.registry import RegistryClient
+from kubeprov.kubelet.images.service import ImageService
+from kubeprov.kubelet.network import dns
+from kubeprov.kubelet.network.pod_network import NetworkConfig, PodNetwork
+from kubeprov.kubelet.node_status import NodeStatus, default_node_ip
+from kubeprov.kubelet.pod_worker import PodDeps, PodWorker
+from kubeprov.kubelet.runtime.manager import ContainerRuntime
+from kubeprov.kubelet.volumes.manager import VolumeConfig, VolumeManager
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class Kubelet:
+    """``start`` registers and begins serving pods; ``stop`` ends the loops (containers keep running, as a
+    restarted kubelet's would); ``remove_all_pods`` stops and cleans up every pod this kubelet runs."""
+
+    def __init__(self, config: KubeletConfig, *, client: ApiClient | None = None,
+                 registry_hosts: RegistryHosts | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self._client = client
+        self._own_client = client is None
+        self.registry_hosts = registry_hosts or RegistryHosts.from_config(config.registries)
+        self.node_ip = config.node_ip or default_node_ip()
+        root, run = Path(config.root_dir), Path(config.run_dir)
+        self.root = root
+        self.runtime = ContainerRuntime(state_dir=root / "runtime", runc_root=run / "runc",
+                                        netns_dir=run / "sandboxes", cgroup_parent=config.cgroup_parent)
+        self.workers: dict[str, PodWorker] = {}
+        self.node_status: NodeStatus | None = None
+        self.network: PodNetwork | None = None
+        self._registry: RegistryClient | None = None
+        self._informer: Informer | None = None
+        self._recorder: EventRecorder | None = None
+        self._deps: PodDeps | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.lease_renewals = 0
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            self._client = ApiClient.from_kubeconfig(Path(self.config.kubeconfig), user_agent="kubeprov-kubelet")
+        return self._client
+
+    def _network_config(self, node: Obj) -> NetworkConfig:
+        spec = node.get("spec") or {}
+        cidrs = tuple(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
+        if not cidrs:
+            if not self.config.pod_cidr:
+                raise RuntimeError(f"node {self.name} has no spec.podCIDR and the config no pod_cidr")
+            cidrs = (self.config.pod_cidr,)
+        cni = self.root / "cni"
+        run = Path(self.config.run_dir)
+        return NetworkConfig(cidrs, bridge=self.config.cni_bridge, network_name=self.config.cni_network,
+                             netns_dir=run / "netns", ipam_dir=cni / "networks", cache_dir=cni / "cache")
+
+    async def start(self) -> None:
+        client = self.client
+        self.node_status = NodeStatus(client, self.name, node_ip=self.node_ip, data_dir=self.root,
+                                      labels=dict(self.config.node_labels), max_pods=self.config.max_pods,
+                                      lease_duration=self.config.node_lease_duration_seconds)
+        node = await self.node_status.register()
+        await self.node_status.renew_lease()
+        self.lease_renewals += 1
+        self.network = PodNetwork(self._network_config(node))
+        self._registry = RegistryClient(self.registry_hosts)
+        await self.runtime.start()
+        self._recorder = EventRecorder(client, "kubelet", self.name)
+        await self._recorder.start()
+        host_resolv = dns.parse_resolv_conf(Path("/etc/resolv.conf").read_text())
+        self._deps = PodDeps(
+            client=client, runtime=self.runtime, images=ImageService(self.root / "images", self._registry),
+            network=self.network, volumes=VolumeManager(client, VolumeConfig(self.root)),
+            recorder=self._recorder, node_name=self.name, node_ip=self.node_ip, root=self.root,
+            cluster_dns=dns.ClusterDNS(tuple(self.config.cluster_dns), self.config.cluster_domain, host_resolv),
+            sync_interval=self.config.pod_sync_interval)
+        self._informer = Informer(client, "v1", "pods", field_selector=f"spec.nodeName={self.name}")
+        self._informer.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod_deleted)
+        await self._informer.start()
+        await self._informer.wait_synced()
+        self._task = asyncio.create_task(self._heartbeat(), name=f"kubelet {self.name} heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._informer is not None:
+            await self._informer.stop()
+        await asyncio.gather(*(w.cancel() for w in self.workers.values()))
+        self.workers.clear()
+        if self._recorder is not None:
+            await self._recorder.stop()
+        if self._registry is not None:
+            await self._registry.close()
+            self._registry = None
+        if self._own_client and self._client is not None:
+            await self._client.close()
+
+    async def remove_all_pods(self) -> None:
+        """Stop every pod's containers at once and free their sandboxes, networks and volumes (no API writes)."""
+        workers = list(self.workers.values())
+        for worker in workers:
+            await worker.cancel()
+            if worker.done:
+                continue
+            worker.removed = True
+            await worker.terminate()
+        self.workers.clear()
+        for sandbox in self.runtime.list_sandboxes():
+            await self.runtime.remove_sandbox(sandbox.id)
+
+    # ------------------------------------------------------------------ pods
+
+    def _on_pod(self, pod: Obj) -> None:
+        meta = pod.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        worker = self.workers.get(key)
+        if worker is not None and worker.uid != meta.get("uid"):
+            worker.forget()
+            worker = None
+        if worker is None:
+            if self._deps is None:
+                return
+            worker = self.workers[key] = PodWorker(self._deps, pod)
+            worker.start()
+        else:
+            worker.update(pod)
+
+    def _on_pod_deleted(self, pod: Obj) -> None:
+        meta = pod.get("metadata") or {}
+        worker = self.workers.get(f"{meta.get('namespace')}/{meta.get('name')}")
+        if worker is not None and worker.uid == meta.get("uid") and not worker.done:
+            worker.forget()
+
+    # ------------------------------------------------------------------ node heartbeat
+
+    async def _heartbeat(self) -> None:
+        assert self.node_status is not None
+        loop = asyncio.get_running_loop()
+        next_status = loop.time() + self.config.node_status_update_frequency
+        while True:
+            await asyncio.sleep(self.config.node_lease_renew_interval)
+            try:
+                await self.node_status.renew_lease()
+                self.lease_renewals += 1
+                force = loop.time() >= next_status
+                if await self.node_status.post_status(force=force) or force:
+                    next_status = loop.time() + self.config.node_status_update_frequency
+            except Exception:
+                log.exception("node %s: heartbeat failed", self.name)
+            for key in [k for k, w in self.workers.items() if w.done]:
+                self.workers.pop(key, None)

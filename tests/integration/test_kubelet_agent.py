@@ -1,0 +1,208 @@
+"""The kubelet in-process against the session API server: its Node and Lease, and real pods under runc.
+
+Each test runs a Kubelet with a node name, data/run directories, cgroup parent, CNI bridge and subnet
+(10.198.<n>.0/24) of its own, pods bound to it by spec.nodeName, images from the ``oci_registry`` fixture;
+everything it started is stopped and removed in a finally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeprov.api.client import ApiClient
+from kubeprov.api.status import StatusError
+from kubeprov.controllers.timestamps import parse_time
+from kubeprov.kubelet.agent import Kubelet
+from kubeprov.kubelet.config import KubeletConfig
+from kubeprov.kubelet.network import netns
+from kubeprov.kubelet.runtime.logs import log_text
+from kubeprov.kubelet.runtime.manager import remove_cgroup
+from tests.integration.controller_env import delete_if_present, eventually, new_namespace
+from tests.integration.test_kubelet_network import nat_rules, remove_new_cni_rules
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
+]
+
+Obj = dict[str, Any]
+BUSYBOX = "registry.local/busybox:1"
+WEB = "registry.local/web:1"
+
+
+class Env:
+    def __init__(self, client: ApiClient, kubelet: Kubelet, namespace: str) -> None:
+        self.client = client
+        self.kubelet = kubelet
+        self.ns = namespace
+
+    async def create_pod(self, name: str, containers: list[Obj], **spec: Any) -> Obj:
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": self.ns},
+                "spec": {"nodeName": self.kubelet.name, "automountServiceAccountToken": False,
+                         "terminationGracePeriodSeconds": 5, "containers": containers, **spec}}
+        return await self.client.create("v1", "pods", body, self.ns)
+
+    async def pod(self, name: str) -> Obj:
+        return await self.client.get("v1", "pods", name, self.ns)
+
+    async def container_status(self, name: str) -> Obj | None:
+        statuses = (await self.pod(name)).get("status", {}).get("containerStatuses") or []
+        return statuses[0] if statuses else None
+
+
+@pytest.fixture
+async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
+    tag = secrets.token_hex(3)
+    config = KubeletConfig(node_name=f"kpk-{tag}", node_ip="", root_dir=str(tmp_path / "root"),
+                           run_dir=str(tmp_path / "run"), cgroup_parent=f"/kubeprov-kpk-{tag}",
+                           pod_cidr=f"10.198.{secrets.randbelow(250) + 1}.0/24", cni_bridge=f"kpk{tag}",
+                           cni_network=f"kpk{tag}", node_lease_renew_interval=1.0,
+                           node_status_update_frequency=5.0, pod_sync_interval=1.0)
+    kubelet = Kubelet(config, client=api_client, registry_hosts=oci_registry.hosts)
+    before = nat_rules()
+    namespace = await new_namespace(api_client, "kubelet")
+    try:
+        await kubelet.start()
+        yield Env(api_client, kubelet, namespace)
+    finally:
+        await kubelet.remove_all_pods()
+        await kubelet.stop()
+        if kubelet.network is not None:
+            for name in netns.list_names(kubelet.network.config.netns_dir):
+                await kubelet.network.teardown({"metadata": {"uid": name}, "spec": {}})
+        subprocess.run(["ip", "link", "del", config.cni_bridge], capture_output=True, check=False)
+        remove_new_cni_rules(before)
+        remove_cgroup(config.cgroup_parent)
+        await delete_if_present(api_client, "v1", "namespaces", namespace)
+        await delete_if_present(api_client, "coordination.k8s.io/v1", "leases", kubelet.name, "kube-node-lease")
+        await delete_if_present(api_client, "v1", "nodes", kubelet.name)
+
+
+def condition(obj: Obj, kind: str) -> Obj:
+    return next((c for c in obj.get("status", {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+async def test_the_node_registers_ready_with_this_machines_capacity_and_renews_its_lease(env: Env) -> None:
+    node = await env.client.get("v1", "nodes", env.kubelet.name)
+    assert condition(node, "Ready")["status"] == "True"
+    assert condition(node, "MemoryPressure")["status"] == "False"
+    capacity = node["status"]["capacity"]
+    assert capacity["cpu"] == str(os.cpu_count()) and capacity["pods"] == "110"
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == env.kubelet.name
+    first = await env.client.get("coordination.k8s.io/v1", "leases", env.kubelet.name, "kube-node-lease")
+
+    async def renewed() -> bool:
+        lease = await env.client.get("coordination.k8s.io/v1", "leases", env.kubelet.name, "kube-node-lease")
+        return parse_time(lease["spec"]["renewTime"]) > parse_time(first["spec"]["renewTime"])
+
+    assert await eventually(renewed, timeout=20)
+
+
+async def test_an_echo_pod_succeeds_with_exit_code_0_and_its_log_is_readable(env: Env) -> None:
+    await env.create_pod("echo", [{"name": "c", "image": BUSYBOX, "command": ["echo", "hello kubelet"]}],
+                         restartPolicy="Never")
+
+    async def succeeded() -> Obj | None:
+        pod = await env.pod("echo")
+        return pod if pod["status"].get("phase") == "Succeeded" else None
+
+    pod = await eventually(succeeded, timeout=60)
+    status = pod["status"]["containerStatuses"][0]
+    assert status["state"]["terminated"]["exitCode"] == 0
+    assert status["state"]["terminated"]["reason"] == "Completed"
+    cid = status["containerID"].split("://", 1)[1]
+    runtime_status = await env.kubelet.runtime.container_status(cid)
+    assert log_text(Path(runtime_status.log_path)) == "hello kubelet\n"
+
+
+def http_get(ip: str) -> str:
+    done = subprocess.run(["/bin/busybox", "nc", "-w", "2", ip, "8080"], input="GET / HTTP/1.0\r\n\r\n",
+                          capture_output=True, text=True, timeout=10, check=False)
+    return done.stdout
+
+
+async def test_a_web_pod_runs_ready_reachable_and_deletion_stops_it_and_frees_its_address(env: Env) -> None:
+    await env.create_pod("web", [{"name": "web", "image": WEB, "env": [{"name": "POD_NAME", "valueFrom": {
+        "fieldRef": {"fieldPath": "metadata.name"}}}]}])
+
+    async def ready() -> Obj | None:
+        pod = await env.pod("web")
+        return pod if condition(pod, "Ready").get("status") == "True" else None
+
+    pod = await eventually(ready, timeout=60)
+    assert pod["status"]["phase"] == "Running"
+    ip = pod["status"]["podIP"]
+    assert ip.startswith(env.kubelet.config.pod_cidr.rsplit(".", 1)[0])
+
+    async def serves() -> bool:
+        return "web version 1 pod web" in await asyncio.to_thread(http_get, ip)
+
+    assert await eventually(serves, timeout=20)
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    await env.client.delete("v1", "pods", "web", env.ns)
+
+    async def gone() -> bool:
+        try:
+            await env.pod("web")
+        except StatusError as exc:
+            return exc.code == 404
+        return False
+
+    assert await eventually(gone, timeout=30)
+    network = env.kubelet.network
+    assert network is not None
+    ipam = network.config.ipam_dir / network.config.network_name
+
+    async def cleaned_up() -> bool:
+        return (env.kubelet.runtime.get_sandbox(pod["metadata"]["uid"]) is None
+                and not network.netns_path(pod).exists() and not (ipam / ip).exists())
+
+    assert await eventually(cleaned_up, timeout=20)
+    with pytest.raises(KeyError):
+        await env.kubelet.runtime.container_status(cid)
+
+
+async def test_a_crashing_container_goes_crash_loop_back_off_with_restarts_counted(env: Env) -> None:
+    await env.create_pod("crash", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "exit 3"]}])
+
+    async def backing_off() -> Obj | None:
+        status = await env.container_status("crash")
+        waiting = (status or {}).get("state", {}).get("waiting") or {}
+        return status if waiting.get("reason") == "CrashLoopBackOff" else None
+
+    status = await eventually(backing_off, timeout=60)
+    assert status["restartCount"] >= 1
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    assert "back-off 10s restarting failed container=c" in status["state"]["waiting"]["message"]
+
+    async def restarted_again() -> bool:
+        later = await env.container_status("crash")
+        return bool(later) and later["restartCount"] > status["restartCount"]
+
+    assert await eventually(restarted_again, timeout=40)
+
+
+async def test_an_image_that_does_not_exist_shows_err_image_pull_then_image_pull_back_off(env: Env) -> None:
+    await env.create_pod("missing", [{"name": "c", "image": "registry.local/nothing-here:1"}])
+    seen: list[str] = []
+
+    async def reasons() -> bool:
+        status = await env.container_status("missing")
+        reason = ((status or {}).get("state", {}).get("waiting") or {}).get("reason")
+        if reason and (not seen or seen[-1] != reason):
+            seen.append(reason)
+        return "ImagePullBackOff" in seen
+
+    assert await eventually(reasons, timeout=40, interval=0.05)
+    assert seen[:2] == ["ErrImagePull", "ImagePullBackOff"] or seen[:3] == [
+        "ContainerCreating", "ErrImagePull", "ImagePullBackOff"]
+    assert (await env.pod("missing"))["status"]["phase"] == "Pending"
