@@ -25,6 +25,7 @@ from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.network import dns
 from kubeprov.kubelet.network.pod_network import PodNetwork
 from kubeprov.kubelet.network.service_env import service_env_for_pod
+from kubeprov.kubelet.probes import Prober, run_probe
 from kubeprov.kubelet.runtime.manager import CREATED, EXITED, RUNNING, ContainerRuntime, ContainerStatus
 from kubeprov.kubelet.runtime.spec import BindMount
 from kubeprov.kubelet.volumes.manager import MountedVolume, VolumeManager, subpath_source
@@ -73,6 +74,8 @@ class _Container:
     last_terminated: Obj | None = None
     delay: float = 0.0
     restarted_at: float = 0.0
+    readiness: Prober | None = None
+    liveness: Prober | None = None
 
     @property
     def name(self) -> str:
@@ -277,6 +280,9 @@ class PodWorker:
             await self._start(c, mounted)
             return
         status = await self.deps.runtime.container_status(c.cid)
+        if status.state == RUNNING:
+            await self._probe(c)
+            return
         if status.state != EXITED:
             return
         policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
@@ -304,6 +310,27 @@ class PodWorker:
         c.previous, c.cid = c.cid, ""
         c.restarts += 1
         await self._start(c, mounted)
+
+    async def _probe(self, c: _Container) -> None:
+        """Run the due readiness and liveness probes; a liveness failure (past its threshold) kills the
+        container, and the restart policy takes it from there."""
+        runtime = self.deps.runtime
+        cid = c.cid
+
+        async def exec_(argv: list[str], timeout: float) -> tuple[int, bytes]:
+            result = await runtime.exec(cid, argv, timeout=timeout)
+            return result.exit_code, result.stdout + result.stderr
+
+        for kind, prober in (("Readiness", c.readiness), ("Liveness", c.liveness)):
+            if prober is None or not prober.due(time.monotonic()):
+                continue
+            ok, message = await run_probe(prober.probe, c.spec, self.pod_ip, exec_)
+            if not ok:
+                self.event("Warning", "Unhealthy", f"{kind} probe failed: {message}")
+            if prober.record(ok, time.monotonic()) and kind == "Liveness" and not prober.result:
+                self.event("Normal", "Killing", f"Container {c.name} failed liveness probe, will be restarted")
+                await runtime.stop_container(cid, self.grace_period())
+                return
 
     # ------------------------------------------------------------------ starting a container
 
@@ -367,6 +394,10 @@ class PodWorker:
             return
         c.cid = cid
         c.waiting = ("", "")
+        probe = c.spec.get("readinessProbe")
+        c.readiness = Prober.for_container(probe, False) if probe and not c.init else None
+        probe = c.spec.get("livenessProbe")
+        c.liveness = Prober.for_container(probe, True) if probe and not c.init else None
         self.event("Normal", "Started", f"Started container {c.name}")
 
     async def _env(self, container: Obj) -> list[Obj]:
@@ -457,7 +488,8 @@ class PodWorker:
         out["containerID"] = CONTAINER_ID_PREFIX + status.id
         if status.state == RUNNING:
             out["state"] = {"running": {"startedAt": seconds(status.started_at)}}
-            out["ready"] = out["started"] = True
+            out["started"] = True
+            out["ready"] = c.readiness is None or c.readiness.result
         else:
             out["state"] = {"terminated": terminated_state(status)}
         return out

@@ -206,3 +206,79 @@ async def test_an_image_that_does_not_exist_shows_err_image_pull_then_image_pull
     assert seen[:2] == ["ErrImagePull", "ImagePullBackOff"] or seen[:3] == [
         "ContainerCreating", "ErrImagePull", "ImagePullBackOff"]
     assert (await env.pod("missing"))["status"]["phase"] == "Pending"
+
+
+SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+async def events_of(env: Env, pod: str) -> list[tuple[str, str]]:
+    items = (await env.client.list("v1", "events", env.ns)).get("items") or []
+    return [(e["reason"], e.get("message", "")) for e in items if e["involvedObject"].get("name") == pod]
+
+
+async def test_init_containers_run_in_order_before_the_container_sharing_an_empty_dir(env: Env) -> None:
+    mount = [{"name": "work", "mountPath": "/work"}]
+    await env.create_pod("init", [{"name": "main", "image": BUSYBOX, "command": ["cat", "/work/out"],
+                                   "volumeMounts": mount}],
+                         restartPolicy="Never", volumes=[{"name": "work", "emptyDir": {}}],
+                         initContainers=[
+                             {"name": "one", "image": BUSYBOX, "command": ["sh", "-c", "echo one > /work/out"],
+                              "volumeMounts": mount},
+                             {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "echo two >> /work/out"],
+                              "volumeMounts": mount}])
+
+    async def succeeded() -> Obj | None:
+        pod = await env.pod("init")
+        return pod if pod["status"].get("phase") == "Succeeded" else None
+
+    pod = await eventually(succeeded, timeout=60)
+    assert [s["state"]["terminated"]["exitCode"] for s in pod["status"]["initContainerStatuses"]] == [0, 0]
+    assert condition(pod, "Initialized")["status"] == "True"
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    assert log_text(Path((await env.kubelet.runtime.container_status(cid)).log_path)) == "one\ntwo\n"
+
+
+async def test_events_tell_the_pull_create_and_start_of_each_container(env: Env) -> None:
+    await env.create_pod("events", [{"name": "c", "image": BUSYBOX, "command": ["true"]}], restartPolicy="Never")
+
+    async def recorded() -> list[tuple[str, str]] | None:
+        events = await events_of(env, "events")
+        return events if {"Pulled", "Created", "Started"} <= {r for r, _ in events} else None
+
+    events = dict(await eventually(recorded, timeout=60))
+    assert events["Created"] == "Created container c" and events["Started"] == "Started container c"
+    assert BUSYBOX in events["Pulled"]
+
+
+async def test_a_readiness_probe_keeps_the_pod_unready_until_it_passes(env: Env) -> None:
+    await env.create_pod("probe", [{"name": "c", "image": BUSYBOX, "command": SLEEPER, "readinessProbe": {
+        "exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1}}])
+
+    async def running_unready() -> Obj | None:
+        pod = await env.pod("probe")
+        status = (pod["status"].get("containerStatuses") or [{}])[0]
+        return pod if "running" in status.get("state", {}) and condition(pod, "Ready").get("status") == "False" \
+            else None
+
+    pod = await eventually(running_unready, timeout=60)
+    assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    assert (await env.kubelet.runtime.exec(cid, ["touch", "/tmp/ready"], timeout=10)).exit_code == 0
+
+    async def ready() -> bool:
+        return condition(await env.pod("probe"), "Ready").get("status") == "True"
+
+    assert await eventually(ready, timeout=30)
+
+
+async def test_a_failing_liveness_probe_restarts_the_container(env: Env) -> None:
+    await env.create_pod("live", [{"name": "c", "image": BUSYBOX, "command": SLEEPER, "livenessProbe": {
+        "exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}}])
+
+    async def restarted() -> bool:
+        status = await env.container_status("live")
+        return bool(status) and status["restartCount"] >= 1
+
+    assert await eventually(restarted, timeout=60)
+    reasons = {r for r, _ in await events_of(env, "live")}
+    assert {"Unhealthy", "Killing"} <= reasons

@@ -1,0 +1,111 @@
+"""Container probes (exec, httpGet, tcpSocket, grpc not done) and the per-container prober state: when the
+next probe is due and how many results in a row make it flip (success/failure thresholds)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+Exec = Callable[[list[str], float], Awaitable[tuple[int, bytes]]]
+
+
+def resolve_port(port: Any, container: Obj) -> int:
+    """A probe port: a number, or the name of one of the container's ports."""
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for item in container.get("ports") or []:
+        if item.get("name") == port:
+            return int(item["containerPort"])
+    raise ValueError(f"port {port!r} not found in the container's ports")
+
+
+async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout: float) -> tuple[bool, str]:
+    """HTTP/1.1 GET; 200-399 is success (the kubelet follows no redirects off-host: none followed here)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        lines = [f"GET {path or '/'} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: kube-probe/1.32",
+                 "Accept: */*", "Connection: close", *(f"{h['name']}: {h['value']}" for h in headers)]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    parts = first.decode(errors="replace").split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return False, f"malformed HTTP status line {first!r}"
+    code = int(parts[1])
+    ok = 200 <= code < 400
+    return ok, "" if ok else f"HTTP probe failed with statuscode: {code}"
+
+
+async def tcp_open(host: str, port: int, timeout: float) -> None:
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_: Exec) -> tuple[bool, str]:
+    """One probe: (success, the failure message the kubelet's Unhealthy event carries)."""
+    timeout = float(probe.get("timeoutSeconds") or 1)
+    try:
+        if "exec" in probe:
+            code, output = await exec_(list(probe["exec"].get("command") or []), timeout)
+            text = output.decode(errors="replace").strip()
+            return code == 0, "" if code == 0 else (text or f"command failed with exit code {code}")
+        if "httpGet" in probe:
+            get = probe["httpGet"]
+            port = resolve_port(get.get("port"), container)
+            host = get.get("host") or pod_ip
+            ok, message = await http_get(host, port, get.get("path") or "/", get.get("httpHeaders") or [], timeout)
+            return ok, message
+        if "tcpSocket" in probe:
+            sock = probe["tcpSocket"]
+            port = resolve_port(sock.get("port"), container)
+            await tcp_open(sock.get("host") or pod_ip, port, timeout)
+            return True, ""
+    except TimeoutError:
+        return False, f"probe timed out after {timeout:g}s"
+    except (OSError, ValueError) as exc:
+        return False, str(exc)
+    return False, "unsupported probe handler"
+
+
+@dataclass
+class Prober:
+    """One probe of one running container: due times and the thresholded result."""
+
+    probe: Obj
+    started: float
+    result: bool
+    next_at: float = 0.0
+    successes: int = 0
+    failures: int = 0
+
+    @classmethod
+    def for_container(cls, probe: Obj, initial: bool, now: float | None = None) -> Prober:
+        start = time.monotonic() if now is None else now
+        return cls(probe, start, initial, start + float(probe.get("initialDelaySeconds") or 0))
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def record(self, ok: bool, now: float) -> bool:
+        """Count a result; True when the thresholded result changed."""
+        self.next_at = now + float(self.probe.get("periodSeconds") or 10)
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            flip = not self.result and self.successes >= int(self.probe.get("successThreshold") or 1)
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            flip = self.result and self.failures >= int(self.probe.get("failureThreshold") or 3)
+        if flip:
+            self.result = not self.result
+        return flip
