@@ -37,6 +37,8 @@ CRASH_BACKOFF_INITIAL = 10.0
 CRASH_BACKOFF_MAX = 300.0
 DEFAULT_GRACE = 30
 CONTAINER_ID_PREFIX = "kubeprov://"
+# how often API-backed volume contents (configMap, secret, downwardAPI, tokens) are looked at again
+VOLUME_REFRESH_SECONDS = 60.0
 
 
 class Recorder(Protocol):
@@ -149,6 +151,8 @@ class PodWorker:
         self.containers += [_Container(c, False) for c in spec.get("containers") or []]
         self.pod_ip = ""
         self.sandbox_ready = False
+        self.mounted: dict[str, MountedVolume] | None = None
+        self._refresh_at = 0.0
         self.start_time = ""
         self.terminal = False
         self.removed = False
@@ -237,7 +241,13 @@ class PodWorker:
         try:
             if not self.sandbox_ready:
                 self.pod_ip = self.deps.node_ip if host_net else await self.deps.network.setup(pod)
-            mounted = await self.deps.volumes.setup(pod)
+            if self.mounted is None:
+                self.mounted = await self.deps.volumes.setup(pod)
+                self._refresh_at = time.monotonic() + VOLUME_REFRESH_SECONDS
+            elif time.monotonic() >= self._refresh_at:
+                await self.deps.volumes.refresh(pod)
+                self._refresh_at = time.monotonic() + VOLUME_REFRESH_SECONDS
+            mounted = self.mounted
         except Exception as exc:
             self.event("Warning", "FailedMount" if "MountVolume" in str(exc) else "FailedCreatePodSandBox", str(exc))
             return None

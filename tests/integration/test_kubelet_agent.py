@@ -282,3 +282,22 @@ async def test_a_failing_liveness_probe_restarts_the_container(env: Env) -> None
     assert await eventually(restarted, timeout=60)
     reasons = {r for r, _ in await events_of(env, "live")}
     assert {"Unhealthy", "Killing"} <= reasons
+
+
+async def test_the_default_service_account_token_is_mounted_where_clients_look_for_it(env: Env) -> None:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "token", "namespace": env.ns},
+            "spec": {"nodeName": env.kubelet.name, "restartPolicy": "Never", "containers": [
+                {"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "cat /var/run/secrets/kubernetes.io/"
+                                                                          "serviceaccount/namespace"]}]}}
+    # what the controller manager's root-ca-cert-publisher does in every namespace
+    await env.client.create("v1", "configmaps", {"metadata": {"name": "kube-root-ca.crt"},
+                                                 "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n"}}, env.ns)
+    await env.client.create("v1", "pods", body, env.ns)
+
+    async def succeeded() -> Obj | None:
+        pod = await env.pod("token")
+        return pod if pod["status"].get("phase") == "Succeeded" else None
+
+    pod = await eventually(succeeded, timeout=60)
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    assert log_text(Path((await env.kubelet.runtime.container_status(cid)).log_path)).rstrip("\n") == env.ns
