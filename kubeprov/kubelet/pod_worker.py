@@ -37,6 +37,7 @@ CRASH_BACKOFF_INITIAL = 10.0
 CRASH_BACKOFF_MAX = 300.0
 DEFAULT_GRACE = 30
 CONTAINER_ID_PREFIX = "kubeprov://"
+RESTART_COUNT_LABEL = "io.kubernetes.container.restartCount"
 # how often API-backed volume contents (configMap, secret, downwardAPI, tokens) are looked at again
 VOLUME_REFRESH_SECONDS = 60.0
 
@@ -157,6 +158,7 @@ class PodWorker:
         self.terminal = False
         self.removed = False
         self.done = False
+        self._adopted = False
         self._written: Obj | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -217,6 +219,8 @@ class PodWorker:
             return
         if self.terminal:
             return
+        if not self._adopted:
+            await self._adopt()
         if not self.start_time:
             self.start_time = ((self.pod.get("status") or {}).get("startTime")) or now_text()
         mounted = await self._ensure_sandbox()
@@ -233,6 +237,34 @@ class PodWorker:
         else:
             status = await self.status(False, False)
         await self._write(status)
+
+    async def _adopt(self) -> None:
+        """Take back what a previous kubelet left running for this pod (its containers outlive it): the newest
+        container of each name is current, the one before it previous, the restart count from its label."""
+        self._adopted = True
+        runtime = self.deps.runtime
+        if runtime.get_sandbox(self.uid) is None:
+            return
+        found = sorted((s for s in await runtime.list_containers(self.uid)), key=lambda s: s.created_at)
+        for c in self.containers:
+            mine = [s for s in found if s.name == c.name]
+            if not mine:
+                continue
+            current = mine[-1]
+            c.cid, c.previous = current.id, mine[-2].id if len(mine) > 1 else ""
+            c.image_id = current.image_id
+            c.restarts = int(current.labels.get(RESTART_COUNT_LABEL) or 0)
+            c.waiting = ("", "")
+            if len(mine) > 1:
+                c.last_terminated = terminated_state(mine[-2])
+            self._start_probers(c)
+        log.info("pod %s: adopted %d containers", self.key, sum(1 for c in self.containers if c.cid))
+
+    def _start_probers(self, c: _Container) -> None:
+        probe = c.spec.get("readinessProbe")
+        c.readiness = Prober.for_container(probe, False) if probe and not c.init else None
+        probe = c.spec.get("livenessProbe")
+        c.liveness = Prober.for_container(probe, True) if probe and not c.init else None
 
     async def _ensure_sandbox(self) -> dict[str, MountedVolume] | None:
         """Network, volumes, /etc files and namespaces; None (with the reason logged/evented) until possible."""
@@ -389,7 +421,8 @@ class PodWorker:
                 image=image, image_id=c.image_id, env=env, service_env=await self._service_env(), mounts=mounts,
                 pod_security=spec.get("securityContext") or {},
                 qos_class=(self.pod.get("status") or {}).get("qosClass") or "BestEffort",
-                labels={"io.kubernetes.pod.uid": self.uid, "io.kubernetes.container.name": c.name})
+                labels={"io.kubernetes.pod.uid": self.uid, "io.kubernetes.container.name": c.name,
+                        RESTART_COUNT_LABEL: str(c.restarts)})
         except Exception as exc:
             c.waiting = ("CreateContainerError", str(exc))
             self.event("Warning", "Failed", f"Error: {exc}")
@@ -404,10 +437,7 @@ class PodWorker:
             return
         c.cid = cid
         c.waiting = ("", "")
-        probe = c.spec.get("readinessProbe")
-        c.readiness = Prober.for_container(probe, False) if probe and not c.init else None
-        probe = c.spec.get("livenessProbe")
-        c.liveness = Prober.for_container(probe, True) if probe and not c.init else None
+        self._start_probers(c)
         self.event("Normal", "Started", f"Started container {c.name}")
 
     async def _env(self, container: Obj) -> list[Obj]:

@@ -70,10 +70,12 @@ async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> Async
     kubelet = Kubelet(config, client=api_client, registry_hosts=oci_registry.hosts)
     before = nat_rules()
     namespace = await new_namespace(api_client, "kubelet")
+    environment = Env(api_client, kubelet, namespace)
     try:
         await kubelet.start()
-        yield Env(api_client, kubelet, namespace)
+        yield environment
     finally:
+        kubelet = environment.kubelet  # a test may have restarted it
         await kubelet.remove_all_pods()
         await kubelet.stop()
         if kubelet.network is not None:
@@ -301,3 +303,25 @@ async def test_the_default_service_account_token_is_mounted_where_clients_look_f
     pod = await eventually(succeeded, timeout=60)
     cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
     assert log_text(Path((await env.kubelet.runtime.container_status(cid)).log_path)).rstrip("\n") == env.ns
+
+
+async def test_a_restarted_kubelet_adopts_the_running_containers_instead_of_starting_new_ones(env: Env) -> None:
+    await env.create_pod("keep", [{"name": "c", "image": BUSYBOX, "command": SLEEPER}])
+
+    async def running() -> Obj | None:
+        status = await env.container_status("keep")
+        return status if status and "running" in status["state"] else None
+
+    before = await eventually(running, timeout=60)
+    await env.kubelet.stop()
+    env.kubelet = Kubelet(env.kubelet.config, client=env.client, registry_hosts=env.kubelet.registry_hosts)
+    await env.kubelet.start()
+
+    async def adopted() -> bool:
+        return any(w.key == f"{env.ns}/keep" and w.containers[0].cid for w in env.kubelet.workers.values())
+
+    assert await eventually(adopted, timeout=30)
+    after = await env.container_status("keep")
+    assert after is not None
+    assert (after["containerID"], after["restartCount"]) == (before["containerID"], 0)
+    assert "running" in after["state"]

@@ -98,3 +98,15 @@ def test_a_bad_pod_cidr_is_refused_with_the_setting_named() -> None:
 def test_the_lease_must_outlive_its_renew_interval() -> None:
     with pytest.raises(KubeprovError, match="node_lease_duration_seconds"):
         KubeletConfig.from_dict({"node_lease_renew_interval": 10, "node_lease_duration_seconds": 5})
+
+
+def test_python_m_kubeprov_kubelet_refuses_an_unknown_setting_with_exit_2(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "kubelet.yaml"
+    config.write_text("kubeconfig: /k\nnot_a_setting: 1\n")
+    out = subprocess.run([sys.executable, "-m", "kubeprov.kubelet", "--config", str(config)], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 2
+    assert f"error: {config}: unknown settings not_a_setting" in out.stderr and "Traceback" not in out.stderr
