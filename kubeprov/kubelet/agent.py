@@ -98,6 +98,7 @@ class Kubelet:
         self._informer.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod_deleted)
         await self._informer.start()
         await self._informer.wait_synced()
+        await self.remove_orphans()
         self._task = asyncio.create_task(self._heartbeat(), name=f"kubelet {self.name} heartbeat")
 
     async def stop(self) -> None:
@@ -130,6 +131,18 @@ class Kubelet:
         self.workers.clear()
         for sandbox in self.runtime.list_sandboxes():
             await self.runtime.remove_sandbox(sandbox.id)
+
+    async def remove_orphans(self) -> None:
+        """Free the sandboxes of pods no longer bound here (deleted while the kubelet was down)."""
+        assert self._informer is not None and self.network is not None and self._deps is not None
+        bound = {(p.get("metadata") or {}).get("uid") for p in self._informer.list()}
+        for sandbox in self.runtime.list_sandboxes():
+            if sandbox.id in bound:
+                continue
+            log.info("node %s: removing the sandbox of pod %s, no longer bound here", self.name, sandbox.id)
+            await self.runtime.remove_sandbox(sandbox.id)
+            await self.network.teardown({"metadata": {"uid": sandbox.id}, "spec": {"hostNetwork": False}})
+            await asyncio.to_thread(self._deps.volumes.teardown, sandbox.id)
 
     # ------------------------------------------------------------------ pods
 

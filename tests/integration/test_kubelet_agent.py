@@ -325,3 +325,22 @@ async def test_a_restarted_kubelet_adopts_the_running_containers_instead_of_star
     assert after is not None
     assert (after["containerID"], after["restartCount"]) == (before["containerID"], 0)
     assert "running" in after["state"]
+
+
+async def test_a_pod_deleted_while_the_kubelet_was_down_is_cleaned_up_when_it_starts(env: Env) -> None:
+    pod = await env.create_pod("orphan", [{"name": "c", "image": BUSYBOX, "command": SLEEPER}])
+
+    async def running() -> bool:
+        status = await env.container_status("orphan")
+        return bool(status) and "running" in status["state"]
+
+    assert await eventually(running, timeout=60)
+    await env.kubelet.stop()
+    await env.client.delete("v1", "pods", "orphan", env.ns, grace_period_seconds=0)
+    env.kubelet = Kubelet(env.kubelet.config, client=env.client, registry_hosts=env.kubelet.registry_hosts)
+    await env.kubelet.start()
+    network = env.kubelet.network
+    assert network is not None
+    assert env.kubelet.runtime.get_sandbox(pod["metadata"]["uid"]) is None
+    assert await env.kubelet.runtime.list_containers(pod["metadata"]["uid"]) == []
+    assert not network.netns_path(pod).exists()
