@@ -217,6 +217,8 @@ class PodWorker:
         if self.removed or (self.pod.get("metadata") or {}).get("deletionTimestamp"):
             await self.terminate()
             return
+        if (self.pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            self.terminal = True  # a terminal pod never runs again, even when a restarted kubelet finds it
         if self.terminal:
             return
         if not self._adopted:
