@@ -144,7 +144,6 @@ class ControllerManager:
         self._lock = asyncio.Lock()
         self._stopping = False
         self._started = False
-        self.port = 0
         self.leading = False
 
     @property
@@ -285,8 +284,12 @@ class ControllerManager:
                                     ready=lambda: None if self.ready() else "controllers not synced",
                                     metrics=self._metrics_text)
         await self._health.start()
-        self.port = self._health.port
         log.info("serving /healthz /readyz /metrics on %s:%d", self.config.health_address, self.port)
+
+    @property
+    def port(self) -> int:
+        """The port /healthz, /readyz and /metrics are served on (the chosen one when configured as 0)."""
+        return self._health.port if self._health is not None else 0
 
     def ready(self) -> bool:
         if self._stopping or not self._started:

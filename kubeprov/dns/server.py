@@ -94,7 +94,6 @@ class DnsServer:
         self._health: HealthServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._port = 0
-        self._health_port = 0
         self._started = False
 
     @property
@@ -104,7 +103,7 @@ class DnsServer:
 
     @property
     def health_port(self) -> int:
-        return self._health_port
+        return self._health.port if self._health is not None else 0
 
     @property
     def ready(self) -> bool:
@@ -133,7 +132,7 @@ class DnsServer:
         await self._start_health_server()
         await factory.start()
         log.info("cluster DNS for %s listening on %s:%d (health port %d)", self.config.cluster_domain,
-                 self.config.listen_address, self._port, self._health_port)
+                 self.config.listen_address, self._port, self.health_port)
 
     async def stop(self) -> None:
         if not self._started:
@@ -241,7 +240,6 @@ class DnsServer:
         self._health = HealthServer(self.config.health_bind_address, self.config.health_port,
                                     healthy=lambda: None, ready=self._unready, metrics=self._metrics_text)
         await self._health.start()
-        self._health_port = self._health.port
 
     def _unready(self) -> str | None:
         return None if self.ready else "informers not synced"

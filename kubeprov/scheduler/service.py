@@ -201,7 +201,6 @@ class Scheduler:
         self._status_tasks: set[asyncio.Task[None]] = set()
         self._main_task: asyncio.Task[None] | None = None
         self._health: HealthServer | None = None
-        self._health_port = 0
         self._leading = False
         self._stopping = False
         self._started = False
@@ -218,7 +217,7 @@ class Scheduler:
     @property
     def health_port(self) -> int:
         """The port /healthz, /readyz and /metrics are served on (the chosen one when configured as 0)."""
-        return self._health_port
+        return self._health.port if self._health is not None else 0
 
     @property
     def is_leader(self) -> bool:
@@ -273,7 +272,7 @@ class Scheduler:
         else:
             self._main_task = asyncio.create_task(self._lead(), name="scheduler loop")
         log.info("scheduler %s started (identity %s, health port %d)", self.config.scheduler_name, self.identity,
-                 self._health_port)
+                 self.health_port)
 
     async def stop(self) -> None:
         """Stop scheduling (releasing the lease when leading), the informers and the health server."""
@@ -642,7 +641,6 @@ class Scheduler:
         self._health = HealthServer(self.config.health_bind_address, self.config.health_port,
                                     healthy=self._unhealthy, ready=self._unready, metrics=self._metrics_text)
         await self._health.start()
-        self._health_port = self._health.port
 
     def _unhealthy(self) -> str | None:
         return "stopping" if self._stopping or not self._started else None
