@@ -334,6 +334,8 @@ async def test_removal_leaves_no_mounts_processes_runc_state_or_cgroups(node: No
 async def test_the_web_image_ends_on_sigterm_instead_of_waiting_for_sigkill(node: Node) -> None:
     sandbox, cid = await node.run("registry.local/web:1")
     try:
+        assert sandbox.network is not None
+        await eventually(lambda: http_get(sandbox.network), timeout=30)  # the script is up to its wait
         await node.runtime.stop_container(cid, grace=30)
         status = await node.runtime.container_status(cid)
         assert (status.state, status.exit_code) == (EXITED, 0)  # 137 would mean it was SIGKILLed

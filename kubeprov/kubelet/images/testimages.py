@@ -41,12 +41,14 @@ WEB_PORT = 8080
 START_WEB = """#!/bin/sh
 # Write this pod's page, then serve it with busybox httpd. The shell stays PID 1 and ends on SIGTERM
 # (a PID 1 without a handler ignores it, and the pod would take its whole grace period to stop).
+# The trap comes first, so a SIGTERM at any moment after start is honoured.
+trap 'kill -TERM $server 2>/dev/null; exit 0' TERM INT
 dir=/www
 if ! touch "$dir/.writable" 2>/dev/null; then dir=/tmp/www; mkdir -p "$dir"; fi
 echo "web version ${WEB_VERSION} pod ${POD_NAME:-$(hostname)}" > "$dir/index.html"
 httpd -f -p "${PORT:-8080}" -h "$dir" &
-trap 'kill -TERM $! 2>/dev/null; exit 0' TERM INT
-wait $!
+server=$!
+wait $server
 """
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
