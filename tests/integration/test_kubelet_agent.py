@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,12 +20,9 @@ from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.timestamps import parse_time
 from kubeprov.kubelet.agent import Kubelet
-from kubeprov.kubelet.config import KubeletConfig
-from kubeprov.kubelet.network import netns
 from kubeprov.kubelet.runtime.logs import log_text
-from kubeprov.kubelet.runtime.manager import remove_cgroup
-from tests.integration.controller_env import delete_if_present, eventually, new_namespace
-from tests.integration.test_kubelet_network import nat_rules, remove_new_cni_rules
+from tests.integration.controller_env import eventually
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,59 +30,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
 ]
 
-Obj = dict[str, Any]
-BUSYBOX = "registry.local/busybox:1"
-WEB = "registry.local/web:1"
-
-
-class Env:
-    def __init__(self, client: ApiClient, kubelet: Kubelet, namespace: str) -> None:
-        self.client = client
-        self.kubelet = kubelet
-        self.ns = namespace
-
-    async def create_pod(self, name: str, containers: list[Obj], **spec: Any) -> Obj:
-        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": self.ns},
-                "spec": {"nodeName": self.kubelet.name, "automountServiceAccountToken": False,
-                         "terminationGracePeriodSeconds": 5, "containers": containers, **spec}}
-        return await self.client.create("v1", "pods", body, self.ns)
-
-    async def pod(self, name: str) -> Obj:
-        return await self.client.get("v1", "pods", name, self.ns)
-
-    async def container_status(self, name: str) -> Obj | None:
-        statuses = (await self.pod(name)).get("status", {}).get("containerStatuses") or []
-        return statuses[0] if statuses else None
-
-
 @pytest.fixture
 async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
-    tag = secrets.token_hex(3)
-    config = KubeletConfig(node_name=f"kpk-{tag}", node_ip="", root_dir=str(tmp_path / "root"),
-                           run_dir=str(tmp_path / "run"), cgroup_parent=f"/kubeprov-kpk-{tag}",
-                           pod_cidr=f"10.198.{secrets.randbelow(250) + 1}.0/24", cni_bridge=f"kpk{tag}",
-                           cni_network=f"kpk{tag}", node_lease_renew_interval=1.0,
-                           node_status_update_frequency=5.0, pod_sync_interval=1.0)
-    kubelet = Kubelet(config, client=api_client, registry_hosts=oci_registry.hosts)
-    before = nat_rules()
-    namespace = await new_namespace(api_client, "kubelet")
-    environment = Env(api_client, kubelet, namespace)
-    try:
-        await kubelet.start()
+    async with running_kubelet(api_client, oci_registry, tmp_path) as environment:
         yield environment
-    finally:
-        kubelet = environment.kubelet  # a test may have restarted it
-        await kubelet.remove_all_pods()
-        await kubelet.stop()
-        if kubelet.network is not None:
-            for name in netns.list_names(kubelet.network.config.netns_dir):
-                await kubelet.network.teardown({"metadata": {"uid": name}, "spec": {}})
-        subprocess.run(["ip", "link", "del", config.cni_bridge], capture_output=True, check=False)
-        remove_new_cni_rules(before)
-        remove_cgroup(config.cgroup_parent)
-        await delete_if_present(api_client, "v1", "namespaces", namespace)
-        await delete_if_present(api_client, "coordination.k8s.io/v1", "leases", kubelet.name, "kube-node-lease")
-        await delete_if_present(api_client, "v1", "nodes", kubelet.name)
 
 
 def condition(obj: Obj, kind: str) -> Obj:
