@@ -23,7 +23,7 @@ from kubeprov.kubelet.network import dns
 from kubeprov.kubelet.network.pod_network import NetworkConfig, PodNetwork
 from kubeprov.kubelet.node_status import NodeStatus, default_node_ip
 from kubeprov.kubelet.pod_worker import PodDeps, PodWorker
-from kubeprov.kubelet.runtime.manager import ContainerRuntime
+from kubeprov.kubelet.runtime.manager import ContainerNotFound, ContainerRuntime, ContainerStatus
 from kubeprov.kubelet.volumes.manager import VolumeConfig, VolumeManager
 
 Obj = dict[str, Any]
@@ -166,6 +166,39 @@ class Kubelet:
         worker = self.workers.get(f"{meta.get('namespace')}/{meta.get('name')}")
         if worker is not None and worker.uid == meta.get("uid") and not worker.done:
             worker.forget()
+
+    # ------------------------------------------------------------------ lookups (server, streaming)
+
+    def pod_worker(self, namespace: str, name: str) -> PodWorker | None:
+        return self.workers.get(f"{namespace}/{name}")
+
+    async def find_container(self, namespace: str, pod: str, container: str = "",
+                             previous: bool = False) -> ContainerStatus | None:
+        """The runtime's container behind ``namespace/pod``'s ``container`` (the only one when empty),
+        or with ``previous`` the instance before it; None when there is no such pod or container."""
+        worker = self.pod_worker(namespace, pod)
+        if worker is None:
+            return None
+        names = [c.name for c in worker.containers if not c.init]
+        wanted = container or (names[0] if len(names) == 1 else "")
+        for c in worker.containers:
+            if c.name != wanted:
+                continue
+            cid = c.previous if previous else c.cid
+            if not cid:
+                return None
+            try:
+                return await self.runtime.container_status(cid)
+            except ContainerNotFound:
+                return None
+        return None
+
+    def pod_netns(self, namespace: str, pod: str) -> Path | None:
+        """The network namespace file of a running pod (port-forward dials from inside it)."""
+        worker = self.pod_worker(namespace, pod)
+        if worker is None or self.network is None or not worker.sandbox_ready:
+            return None
+        return self.network.netns_path(worker.pod)
 
     # ------------------------------------------------------------------ node heartbeat
 
