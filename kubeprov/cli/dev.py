@@ -18,11 +18,14 @@ def up(
     hollow_nodes: int = typer.Option(0, "--hollow-nodes", help="Also run this many simulated nodes."),
     standby: bool = typer.Option(False, "--standby",
                                  help="Also run a standby scheduler and controller manager (leader election)."),
+    kubelet: bool = typer.Option(False, "--kubelet",
+                                 help="Also run a real node on this host: kubelet, cluster DNS, image registry "
+                                      "(needs root and runc)."),
 ) -> None:
     """Start etcd and every control-plane component in the background; return when ready."""
     from kubeprov.lifecycle.dev import dev_up
 
-    cluster = dev_up(directory, port, hollow_nodes, standby)
+    cluster = dev_up(directory, port, hollow_nodes, standby, kubelet)
     console = make_console()
     console.print(f"control plane ready at {cluster.url}")
     console.print(f"kubectl --kubeconfig {cluster.kubeconfig} get namespaces")
@@ -30,8 +33,11 @@ def up(
 
 @app.command("down")
 def down(directory: Path = typer.Option(..., "--dir", help="Folder given to `kubeprov dev up`.")) -> None:
-    """Stop exactly the processes `kubeprov dev up` started in DIR."""
-    from kubeprov.lifecycle.dev import dev_down
+    """Stop exactly the processes `kubeprov dev up` started in DIR and remove its node's pods and interfaces."""
+    from kubeprov.lifecycle.dev import dev_down_all
 
-    stopped = dev_down(directory)
-    make_console().print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    stopped, removed = dev_down_all(directory)
+    console = make_console()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    if removed:
+        console.print(f"removed: {', '.join(removed)}")

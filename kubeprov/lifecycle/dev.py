@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from kubeprov.errors import KubeprovError
 from kubeprov.etcd import EtcdServerTLS, LocalEtcd, LocalEtcdError
+from kubeprov.lifecycle.devnode import NODE_COMPONENTS, preflight, start_node, stop_node
 from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable
 from kubeprov.pki import generate_pki
 from kubeprov.pki.spec import NodeSpec, PkiSpec
@@ -63,10 +65,12 @@ def _wait_ready(url: str, ca: Path, log: Path, timeout: float) -> None:
                         f"its log ({log}) ends with:\n{tail}")
 
 
-def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bool = False) -> DevCluster:
+def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bool = False,
+           kubelet: bool = False) -> DevCluster:
     """Start etcd, the API server, the scheduler, the controller manager and optionally a fleet of
     hollow nodes in the background; idempotent while they run. With ``standby``, a second scheduler and
-    controller manager (same configs, other identities) wait for the leader Leases, to test failover."""
+    controller manager (same configs, other identities) wait for the leader Leases, to test failover.
+    With ``kubelet``, a real node on this host too (root; see lifecycle/devnode.py)."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     table = ProcessTable(directory / "processes.json")
@@ -75,10 +79,14 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     names = {r.name for r in table.running()}
     wanted = {"etcd", "apiserver", "scheduler", "controller-manager"} | ({"hollow-nodes"} if hollow_nodes else set())
     wanted |= set(STANDBYS.values()) if standby else set()
+    wanted |= NODE_COMPONENTS if kubelet else set()
     if wanted <= names and kubeconfig.exists():
         return DevCluster(directory, url, kubeconfig)
+    if kubelet:
+        preflight()
     if names:
         table.stop_all()
+    _check_port_free(port)
     pki = _pki(directory, port)
     etcd = LocalEtcd(directory / "etcd", name=NODE,
                      tls=EtcdServerTLS(pki / "etcd/ca.crt", pki / f"etcd/server-{NODE}.crt",
@@ -126,7 +134,19 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         table.add(ProcessRecord("hollow-nodes", proc.pid, "kubeprov.hollow"))
         _wait_nodes(kubeconfig, hollow_nodes, log_path)
+    if kubelet:
+        start_node(table, directory, kubeconfig)
     return DevCluster(directory, url, kubeconfig)
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise KubeprovError(f"port {port} on 127.0.0.1 is already in use, so the API server cannot listen there",
+                                "pick another one with --port") from None
 
 
 def _start_component(table: ProcessTable, directory: Path, name: str, module: str, config_text: str) -> None:
@@ -165,6 +185,13 @@ def _wait_nodes(kubeconfig: Path, count: int, log: Path, timeout: float = 60.0) 
 
 
 def dev_down(directory: Path) -> list[str]:
-    """Stop exactly the processes `dev_up` started in ``directory``."""
+    """Stop exactly the processes `dev_up` started in ``directory``; returns their names."""
     table = ProcessTable(directory.resolve() / "processes.json")
     return table.stop_all()
+
+
+def dev_down_all(directory: Path) -> tuple[list[str], list[str]]:
+    """`dev down`: stop the processes, then remove what `dev up --kubelet` made on the host (pods,
+    interfaces, cgroups); returns (processes stopped, things removed)."""
+    stopped = dev_down(directory)
+    return stopped, stop_node(directory.resolve())

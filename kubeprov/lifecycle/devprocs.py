@@ -66,3 +66,14 @@ class ProcessTable:
         if self.path.exists():
             self.path.unlink()
         return stopped
+
+
+def start_process(table: ProcessTable, name: str, argv: list[str], log: Path, signature: str) -> int:
+    """Start ``argv`` in its own session, output appended to ``log``, and record it; returns its PID."""
+    import subprocess
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    table.add(ProcessRecord(name, proc.pid, signature))
+    return proc.pid

@@ -1,0 +1,173 @@
+"""`kubeprov dev up --kubelet`: a real node named ``dev`` on this host, next to the dev control plane.
+
+Started as processes of their own and recorded in the process table: the local image registry, the
+node-local cluster DNS and the kubelet. The host side (dummy interface, bridge, addresses) is a slot of
+``devhost``; ports are chosen once and kept in ``<dir>/ports.json`` so a restart keeps its addresses.
+``stop_node`` undoes it all after the processes stopped: pods (a ``--remove-all-pods`` kubelet run),
+interfaces, cgroups and the run dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kubeprov.errors import KubeprovError
+from kubeprov.kubelet.images.localregistry import free_port
+from kubeprov.lifecycle.devhost import NodeHost, claim, release
+from kubeprov.lifecycle.devprocs import ProcessTable, start_process
+from kubeprov.lifecycle.devregistry import registries_config, seed, start_registry
+from kubeprov.render import render
+from kubeprov.state.atomic import atomic_write
+
+NODE = "dev"
+NODE_COMPONENTS = frozenset({"registry", "dns", "kubelet"})
+DNS_SERVICE_IP = "10.96.0.10"
+RUNC = ("/usr/sbin/runc", "/usr/bin/runc")
+NODE_READY_TIMEOUT = 90.0
+
+
+def preflight() -> None:
+    """The node needs root (namespaces, mounts, cgroups) and runc; say so in one sentence."""
+    if os.geteuid() != 0:
+        raise KubeprovError("`dev up --kubelet` must run as root: the kubelet makes namespaces, mounts and cgroups",
+                            "run it with sudo, or leave out --kubelet")
+    if not any(Path(p).exists() for p in RUNC) and shutil.which("runc") is None:
+        raise KubeprovError("runc is not installed: the kubelet runs containers with it", "apt-get install runc")
+    if shutil.which("ip") is None:
+        raise KubeprovError("the `ip` command is missing: the dev node makes its interfaces with it",
+                            "apt-get install iproute2")
+
+
+def ports(directory: Path) -> dict[str, int]:
+    """The node's ports, picked free once and then kept (``<dir>/ports.json``)."""
+    path = directory / "ports.json"
+    known: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for name in ("registry", "kubelet", "kubelet-health", "dns-health"):
+        if name not in known:
+            known[name] = free_port()
+            changed = True
+    if changed:
+        atomic_write(path, json.dumps(known, indent=2) + "\n")
+    return known
+
+
+def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> NodeHost:
+    """Registry, kube-dns Service, DNS and kubelet; returns once the Node is Ready."""
+    preflight()
+    host = claim(directory)
+    chosen = ports(directory)
+    logs = directory / "logs"
+    registry = start_registry(table, directory, chosen["registry"])
+    seed(registry.address)
+    asyncio.run(ensure_dns_service(admin_kubeconfig))
+    dns_config = directory / "dns.yaml"
+    atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=admin_kubeconfig, listen_address=host.dns_ip,
+                                    port=53, cluster_domain="cluster.local", health_port=chosen["dns-health"]))
+    start_process(table, "dns", [sys.executable, "-m", "kubeprov.dns", "--config", str(dns_config)],
+                  logs / "dns.log", str(dns_config))
+    wait_dns(host.dns_ip, logs / "dns.log")
+    kubelet_config = directory / "kubelet.yaml"
+    atomic_write(kubelet_config, render(
+        "kubelet.yaml.j2", kubeconfig=directory / "kubeconfigs" / f"kubelet-{NODE}.conf", node_name=NODE,
+        node_ip=host.node_ip, root_dir=str(directory / "kubelet"), run_dir=str(host.run_dir),
+        cgroup_parent=host.cgroup_parent, pod_cidr=host.pod_cidr, cni_bridge=host.bridge,
+        cluster_dns=[host.dns_ip], cluster_domain="cluster.local",
+        registries=registries_config(registry.address)))
+    start_process(table, "kubelet", [sys.executable, "-m", "kubeprov.kubelet", "--config", str(kubelet_config)],
+                  logs / "kubelet.log", str(kubelet_config))
+    wait_node_ready(admin_kubeconfig, NODE, logs / "kubelet.log")
+    return host
+
+
+async def ensure_dns_service(kubeconfig: Path) -> None:
+    """``kube-system/kube-dns`` at 10.96.0.10 as kubeadm's CoreDNS addon names it (pods use the node-local
+    address directly, see docs/architecture.md; the Service keeps the well-known ClusterIP for tools)."""
+    from kubeprov.api.client import ApiClient
+    from kubeprov.api.status import StatusError
+
+    labels = {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}
+    body: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+        "spec": {"clusterIP": DNS_SERVICE_IP, "selector": {"k8s-app": "kube-dns"},
+                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                           {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                           {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
+    async with ApiClient.from_kubeconfig(kubeconfig, user_agent="kubeprov-dev") as client:
+        try:
+            await client.create("v1", "services", body, "kube-system")
+        except StatusError as err:
+            if err.code != 409:
+                raise KubeprovError(f"cannot create the kube-dns Service: {err}") from None
+
+
+def dns_query(name: str, query_id: int = 0x6b70) -> bytes:
+    """A minimal recursive A query (RFC 1035 header, one question), enough to see the server answer."""
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + struct.pack("!HH", 1, 1)
+
+
+def wait_dns(address: str, log: Path, timeout: float = 30.0) -> None:
+    """Until the DNS server answers a query for the ``kubernetes`` Service on ``address``:53."""
+    deadline = time.monotonic() + timeout
+    query = dns_query("kubernetes.default.svc.cluster.local")
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.sendto(query, (address, 53))
+                if sock.recv(512)[:2] == query[:2]:
+                    return
+            except OSError:
+                time.sleep(0.2)
+    raise KubeprovError(f"the cluster DNS did not answer on {address}:53 within {timeout:g}s", f"see {log}")
+
+
+def wait_node_ready(kubeconfig: Path, name: str, log: Path, timeout: float = NODE_READY_TIMEOUT) -> None:
+    from kubeprov.api.client import ApiClient
+    from kubeprov.api.status import StatusError
+
+    async def ready() -> bool:
+        async with ApiClient.from_kubeconfig(kubeconfig) as client:
+            try:
+                node = await client.get("v1", "nodes", name)
+            except StatusError:
+                return False
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (node.get("status") or {}).get("conditions") or [])
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(ready()):
+            return
+        time.sleep(0.5)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
+    raise KubeprovError(f"node {name} did not become Ready within {timeout:g}s", f"{log} ends with:\n{tail}")
+
+
+def stop_node(directory: Path) -> list[str]:
+    """After the processes stopped: remove every pod sandbox, then the slot's host resources."""
+    host = NodeHost.load(directory)
+    if host is None:
+        return []
+    removed = []
+    config = directory / "kubelet.yaml"
+    if config.exists():
+        done = subprocess.run([sys.executable, "-m", "kubeprov.kubelet", "--config", str(config),
+                               "--remove-all-pods"], capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode == 0:
+            removed.append(done.stdout.strip() or "pods")
+        else:
+            removed.append(f"pods: cleanup failed ({done.stderr.strip()[-300:]})")
+    return removed + release(host)
