@@ -333,6 +333,10 @@ class ContainerRuntime:
         """ExecSync: run ``argv`` in the running container with the container's env and user."""
         return await self.runc.exec(cid, argv, stdin=stdin, timeout=timeout)
 
+    async def exec_stream(self, cid: str, argv: list[str], stdin: bool = True) -> asyncio.subprocess.Process:
+        """A streaming exec with pipes (``kubectl exec`` without a tty): the caller owns stdin/stdout/stderr."""
+        return await self.runc.exec_process(cid, argv, stdin=stdin)
+
     async def exec_tty(self, cid: str, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
         """An exec with a pty: (runc exec process, pty master fd)."""
         return await self.runc.exec_tty(cid, argv, env=["TERM=xterm"])

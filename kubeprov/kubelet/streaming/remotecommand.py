@@ -1,0 +1,224 @@
+"""Exec in a running container over a ``StreamSession``: pipes without a terminal, a pty with one.
+
+Without a tty, ``runc exec`` runs with pipes: its stdout/stderr go to their channels, stdin (when asked for) is
+fed from the session and closed at end of input. With a tty, runc runs on a pty of ours (``runtime.exec_tty``);
+its master is copied to stdout, stdin is written to it, and each resize sets the master's window size and
+signals runc (SIGWINCH), which resizes the container's terminal. The exit code goes to the error channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import struct
+import termios
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubeprov.kubelet.streaming.session import StreamSession, TerminalSize
+
+log = logging.getLogger(__name__)
+
+#: how long output may keep flowing after the command exited (a background child holding the pipe open)
+DRAIN_AFTER_EXIT = 5.0
+
+
+class OptionsError(ValueError):
+    """Bad exec/attach query parameters: answered with a 400 Status before any upgrade."""
+
+
+def _flag(query: Any, *names: str) -> bool:
+    for name in names:
+        for value in query.getall(name, []):
+            if value.lower() in ("1", "true", "yes", "t"):
+                return True
+    return False
+
+
+@dataclass
+class Options:
+    """The kubelet's remotecommand options: ``command`` (repeated), ``stdin``/``stdout``/``stderr``/``tty``, and
+    the old names ``input``/``output``."""
+
+    command: list[str]
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool
+
+    @classmethod
+    def from_query(cls, query: Any, exec_: bool = True) -> Options:
+        opts = cls(command=list(query.getall("command", [])), stdin=_flag(query, "stdin", "input"),
+                   stdout=_flag(query, "stdout", "output"), stderr=_flag(query, "stderr"), tty=_flag(query, "tty"))
+        if opts.tty:
+            opts.stderr = False  # a terminal merges stderr into stdout
+        if not (opts.stdin or opts.stdout or opts.stderr):
+            raise OptionsError("you must specify at least 1 of stdin, stdout, stderr")
+        if exec_ and not opts.command:
+            raise OptionsError("you must specify at least one command for the container")
+        return opts
+
+
+class Runtime:
+    """What the runner needs from the container runtime (``ContainerRuntime`` satisfies it)."""
+
+    async def exec_stream(self, cid: str, argv: list[str], stdin: bool) -> asyncio.subprocess.Process: ...
+    async def exec_tty(self, cid: str, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]: ...
+
+
+async def run_exec(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int | None:
+    """Run ``opts.command`` in container ``cid`` wired to ``session``; reports and returns the exit code."""
+    try:
+        if opts.tty:
+            code = await _run_tty(runtime, cid, opts, session)
+        else:
+            code = await _run_pipes(runtime, cid, opts, session)
+    except Exception as exc:  # runc could not start the process: the client learns why on the error channel
+        log.warning("exec in %s failed: %s", cid[:12], exc)
+        await session.finish(None, f"failed to exec in container: {exc}")
+        return None
+    await session.finish(code)
+    return code
+
+
+async def _run_pipes(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int:
+    proc = await runtime.exec_stream(cid, opts.command, stdin=opts.stdin)
+    pumps = []
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps.append(asyncio.create_task(_pump(proc.stdout.read, session.stdout if opts.stdout else None)))
+    pumps.append(asyncio.create_task(_pump(proc.stderr.read, session.stderr if opts.stderr else None)))
+    feeder = asyncio.create_task(_feed_pipe(proc, session)) if opts.stdin else None
+    try:
+        code = await proc.wait()
+        await _finish_pumps(pumps)
+    finally:
+        for task in [*pumps, *([feeder] if feeder else [])]:
+            task.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    return code
+
+
+async def _pump(read: Callable[[int], Awaitable[bytes]], write: Callable[[bytes], Awaitable[None]] | None) -> None:
+    while True:
+        data = await read(65536)
+        if not data:
+            return
+        if write is not None:
+            await write(data)
+
+
+async def _finish_pumps(pumps: list[asyncio.Task[None]]) -> None:
+    done, pending = await asyncio.wait(pumps, timeout=DRAIN_AFTER_EXIT)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            log.debug("output pump ended: %s", task.exception())
+
+
+async def _feed_pipe(proc: asyncio.subprocess.Process, session: StreamSession) -> None:
+    assert proc.stdin is not None
+    try:
+        while (data := await session.stdin.get()) is not None:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+    except (ConnectionError, BrokenPipeError):
+        return
+    finally:
+        with contextlib.suppress(Exception):
+            proc.stdin.close()
+
+
+# ---------------------------------------------------------------------------------------------- tty
+
+
+async def _run_tty(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int:
+    proc, master = await runtime.exec_tty(cid, opts.command)
+    os.set_blocking(master, False)
+    tasks = [asyncio.create_task(_resize_loop(proc, master, session))]
+    if opts.stdin:
+        tasks.append(asyncio.create_task(_feed_fd(master, session)))
+    try:
+        pump = asyncio.create_task(_pump(lambda n: read_fd(master, n), session.stdout))
+        code = await proc.wait()
+        await _finish_pumps([pump])
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        os.close(master)
+    return code
+
+
+async def _wait_fd(fd: int, writable: bool) -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    (loop.add_writer if writable else loop.add_reader)(fd, ready)
+    try:
+        await fut
+    finally:
+        (loop.remove_writer if writable else loop.remove_reader)(fd)
+
+
+async def read_fd(fd: int, size: int) -> bytes:
+    """Read a non-blocking fd; b"" at end (a pty master reads EIO once the last slave is closed)."""
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            await _wait_fd(fd, writable=False)
+        except OSError:
+            return b""
+
+
+async def write_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            await _wait_fd(fd, writable=True)
+
+
+async def _feed_fd(master: int, session: StreamSession) -> None:
+    with contextlib.suppress(OSError):
+        while (data := await session.stdin.get()) is not None:
+            await write_fd(master, data)
+        await write_fd(master, b"\x04")  # end of input on a terminal is ^D
+
+
+def set_window_size(fd: int, size: TerminalSize) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size.height, size.width, 0, 0))
+
+
+async def _resize_loop(proc: asyncio.subprocess.Process, master: int, session: StreamSession) -> None:
+    """runc holds our pty as stdio but not as its controlling terminal, so the kernel does not signal it: we
+    send SIGWINCH ourselves. The first size is signalled again shortly after, in case runc had not yet set up
+    its handler when the client's first resize arrived."""
+    first = True
+    while True:
+        size = await session.resizes.get()
+        if size.width <= 0 or size.height <= 0:
+            continue
+        with contextlib.suppress(OSError):
+            set_window_size(master, size)
+        for delay in ((0.0, 0.3, 1.0) if first else (0.0,)):
+            await asyncio.sleep(delay)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGWINCH)
+        first = False
