@@ -64,6 +64,8 @@ class ControllerManagerConfig(ComponentConfig):
     service_account_private_key_file: str = ""
     pod_gc_period: float = 20.0  # podgc: seconds between passes
     terminated_pod_gc_threshold: int = 12500  # podgc: terminated pods kept before the oldest go (0: keep all)
+    # service-lb-ipam: LoadBalancer addresses come from these CIDRs or first-last ranges (empty: that controller is off)
+    load_balancer_pools: list[str] = field(default_factory=list)
     log_level: str = "info"
 
     def workers(self, controller: str) -> int:
@@ -77,6 +79,13 @@ class ControllerManagerConfig(ComponentConfig):
         for name, count in self.concurrency.items():
             if not isinstance(count, int) or count < 1:
                 raise KubeprovError(f"{source}: concurrency of {name} must be at least 1")
+        from kubeprov.controllers.servicelb import parse_range
+
+        for pool in self.load_balancer_pools or []:
+            try:
+                parse_range(pool)
+            except ValueError as exc:
+                raise KubeprovError(f"{source}: {exc}") from None
         # the names themselves: an unknown controller is a mistake in this file, said here
         from kubeprov.controllers.manager import enabled_controllers
 

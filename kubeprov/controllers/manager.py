@@ -42,6 +42,7 @@ from kubeprov.controllers.resourcequota import ResourceQuotaController
 from kubeprov.controllers.rootcacert import RootCACertPublisher, kubeconfig_ca
 from kubeprov.controllers.serviceaccount import ServiceAccountsController
 from kubeprov.controllers.serviceaccount_tokens import ServiceAccountTokensController
+from kubeprov.controllers.servicelb import ServiceLBController
 from kubeprov.controllers.statefulset import StatefulSetController
 from kubeprov.controllers.ttlafterfinished import TTLAfterFinishedController
 from kubeprov.controllers.volumes.hostpath import HostPathProvisioner
@@ -75,6 +76,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "statefulset": StatefulSetController,
     "persistentvolume-binder": PersistentVolumeBinder,
     "hostpath-provisioner": HostPathProvisioner,
+    "service-lb-ipam": ServiceLBController,
 }
 # kube-controller-manager also accepts these names
 ALIASES = {
