@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
-from kubeprov.controllers.timestamps import now_text
+from kubeprov.controllers.timestamps import now_text, parse_epoch
+from kubeprov.kubelet.hooks import run_handler
 from kubeprov.kubelet.images.errors import ImagePullBackOffError, ImagePullError, backoff_key, pull_failed_message
 from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.network import dns
@@ -36,10 +37,14 @@ log = logging.getLogger(__name__)
 CRASH_BACKOFF_INITIAL = 10.0
 CRASH_BACKOFF_MAX = 300.0
 DEFAULT_GRACE = 30
+# the kubelet always gives a container this long between SIGTERM and SIGKILL (unless force-deleted)
+MINIMUM_GRACE = 2
 CONTAINER_ID_PREFIX = "kubeprov://"
 RESTART_COUNT_LABEL = "io.kubernetes.container.restartCount"
 # how often API-backed volume contents (configMap, secret, downwardAPI, tokens) are looked at again
 VOLUME_REFRESH_SECONDS = 60.0
+DEADLINE_REASON = "DeadlineExceeded"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
 class Recorder(Protocol):
@@ -79,6 +84,12 @@ class _Container:
     restarted_at: float = 0.0
     readiness: Prober | None = None
     liveness: Prober | None = None
+    startup: Prober | None = None
+
+    @property
+    def started(self) -> bool:
+        """Running and past its startup probe (if any): liveness and readiness run only from then on."""
+        return self.startup is None or self.startup.result
 
     @property
     def name(self) -> str:
@@ -225,6 +236,9 @@ class PodWorker:
             await self._adopt()
         if not self.start_time:
             self.start_time = ((self.pod.get("status") or {}).get("startTime")) or now_text()
+        if self.past_deadline(time.time()):
+            await self._deadline_exceeded()
+            return
         mounted = await self._ensure_sandbox()
         if mounted is not None:
             init_done, init_failed = await self._sync_init(mounted)
@@ -238,6 +252,35 @@ class PodWorker:
                 await self._release_network()
         else:
             status = await self.status(False, False)
+        await self._write(status)
+
+    def past_deadline(self, now: float) -> bool:
+        """spec.activeDeadlineSeconds ran out, counted from status.startTime."""
+        deadline = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
+        started = parse_epoch(self.start_time)
+        return deadline is not None and started is not None and now - started >= int(deadline)
+
+    async def _deadline_exceeded(self) -> None:
+        """Kill every container and report the pod Failed with reason DeadlineExceeded (the kubelet's
+        active deadline handler); the pod never runs again."""
+        self.event("Warning", DEADLINE_REASON, DEADLINE_MESSAGE)
+        grace = self.grace_period()
+
+        async def kill(c: _Container) -> None:
+            with contextlib.suppress(KeyError):
+                if (await self.deps.runtime.container_status(c.cid)).state in (RUNNING, CREATED):
+                    await self.kill_container(c, grace, f"Stopping container {c.name}")
+
+        await asyncio.gather(*(kill(c) for c in self.containers if c.cid))
+        for c in self.containers:
+            c.waiting = ("", "") if c.cid else c.waiting
+        status = await self.status(True, False)
+        status.update(phase="Failed", reason=DEADLINE_REASON, message=DEADLINE_MESSAGE)
+        for item in status["conditions"]:
+            if item["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+                item.update(status="False")
+        self.terminal = True
+        await self._release_network()
         await self._write(status)
 
     async def _adopt(self) -> None:
@@ -263,6 +306,8 @@ class PodWorker:
         log.info("pod %s: adopted %d containers", self.key, sum(1 for c in self.containers if c.cid))
 
     def _start_probers(self, c: _Container) -> None:
+        probe = c.spec.get("startupProbe")
+        c.startup = Prober.for_container(probe, False) if probe and not c.init else None
         probe = c.spec.get("readinessProbe")
         c.readiness = Prober.for_container(probe, False) if probe and not c.init else None
         probe = c.spec.get("livenessProbe")
@@ -332,6 +377,8 @@ class PodWorker:
         policy = (self.pod.get("spec") or {}).get("restartPolicy") or "Always"
         if should_restart(policy, status.exit_code):
             await self._restart_with_backoff(c, status, mounted)
+        else:
+            c.waiting = ("", "")  # e.g. PostStartHookError: the container stays terminated
 
     async def _restart_with_backoff(self, c: _Container, status: ContainerStatus,
                                     mounted: dict[str, MountedVolume]) -> None:
@@ -355,26 +402,61 @@ class PodWorker:
         c.restarts += 1
         await self._start(c, mounted)
 
-    async def _probe(self, c: _Container) -> None:
-        """Run the due readiness and liveness probes; a liveness failure (past its threshold) kills the
-        container, and the restart policy takes it from there."""
+    def _exec(self, cid: str) -> Any:
         runtime = self.deps.runtime
-        cid = c.cid
 
         async def exec_(argv: list[str], timeout: float) -> tuple[int, bytes]:
-            result = await runtime.exec(cid, argv, timeout=timeout)
+            result = await runtime.exec(cid, argv, timeout=timeout or None)
             return result.exit_code, result.stdout + result.stderr
 
-        for kind, prober in (("Readiness", c.readiness), ("Liveness", c.liveness)):
+        return exec_
+
+    async def _probe(self, c: _Container) -> None:
+        """Run the due probes: the startup probe alone until it succeeds, then readiness and liveness. A startup
+        or liveness failure past its threshold kills the container (preStop first) and the restart policy takes
+        it from there."""
+        cid = c.cid
+        exec_ = self._exec(cid)
+        if c.startup is not None and not c.startup.result:
+            probers = [("Startup", c.startup)]
+        else:
+            probers = [("Readiness", c.readiness), ("Liveness", c.liveness)]
+        for kind, prober in probers:
             if prober is None or not prober.due(time.monotonic()):
                 continue
             ok, message = await run_probe(prober.probe, c.spec, self.pod_ip, exec_)
             if not ok:
                 self.event("Warning", "Unhealthy", f"{kind} probe failed: {message}")
-            if prober.record(ok, time.monotonic()) and kind == "Liveness" and not prober.result:
-                self.event("Normal", "Killing", f"Container {c.name} failed liveness probe, will be restarted")
-                await runtime.stop_container(cid, self.grace_period())
+            flipped = prober.record(ok, time.monotonic())
+            if (kind == "Liveness" and flipped and not prober.result) or (kind == "Startup"
+                                                                          and prober.failed_for_good()):
+                grace = prober.probe.get("terminationGracePeriodSeconds")
+                await self.kill_container(c, self.grace_period() if grace is None else int(grace),
+                                          f"Container {c.name} failed {kind.lower()} probe, will be restarted")
                 return
+
+    async def kill_container(self, c: _Container, grace: int, message: str, cid: str = "") -> None:
+        """The kubelet's killContainer: the Killing event, the preStop hook within the grace period, then
+        SIGTERM with what is left of it (at least MINIMUM_GRACE s) before SIGKILL. A force deletion
+        (``removed``) skips the hook and kills at once."""
+        cid = cid or c.cid
+        self.event("Normal", "Killing", message)
+        pre_stop = (c.spec.get("lifecycle") or {}).get("preStop")
+        if self.removed:
+            await self.deps.runtime.stop_container(cid, 0)
+            return
+        if pre_stop and grace > 0:
+            began = time.monotonic()
+            try:
+                failure = await asyncio.wait_for(run_handler(pre_stop, c.spec, self.pod, self.pod_ip,
+                                                             self._exec(cid)), grace)
+            except TimeoutError:
+                failure = None
+                log.info("pod %s: preStop hook of %s did not complete in %ds", self.key, c.name, grace)
+            if failure:
+                self.event("Warning", "FailedPreStopHook", failure)
+            grace -= int(time.monotonic() - began)
+        await self.deps.runtime.stop_container(cid, max(grace, MINIMUM_GRACE))
 
     # ------------------------------------------------------------------ starting a container
 
@@ -437,10 +519,20 @@ class PodWorker:
             c.waiting = ("RunContainerError", str(exc))
             self.event("Warning", "Failed", f"Error: {exc}")
             return
+        self.event("Normal", "Started", f"Started container {c.name}")
+        post_start = (c.spec.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            # the container is not Running (nor probed) until its postStart hook returned
+            failure = await run_handler(post_start, c.spec, self.pod, self.pod_ip, self._exec(cid))
+            if failure:
+                self.event("Warning", "FailedPostStartHook", failure)
+                await self.kill_container(c, self.grace_period(), "FailedPostStartHook", cid)
+                c.cid = cid
+                c.waiting = ("PostStartHookError", failure)
+                return
         c.cid = cid
         c.waiting = ("", "")
         self._start_probers(c)
-        self.event("Normal", "Started", f"Started container {c.name}")
 
     async def _env(self, container: Obj) -> list[Obj]:
         """Container env with valueFrom resolved (fieldRef, configMapKeyRef, secretKeyRef)."""
@@ -530,8 +622,8 @@ class PodWorker:
         out["containerID"] = CONTAINER_ID_PREFIX + status.id
         if status.state == RUNNING:
             out["state"] = {"running": {"startedAt": seconds(status.started_at)}}
-            out["started"] = True
-            out["ready"] = c.readiness is None or c.readiness.result
+            out["started"] = c.started
+            out["ready"] = c.started and (c.readiness is None or c.readiness.result)
         else:
             out["state"] = {"terminated": terminated_state(status)}
         return out
@@ -632,8 +724,7 @@ class PodWorker:
             except KeyError:
                 return  # removed already (a terminate that ran before)
             if status.state in (RUNNING, CREATED):
-                self.event("Normal", "Killing", f"Stopping container {c.name}")
-                await runtime.stop_container(c.cid, grace)
+                await self.kill_container(c, grace, f"Stopping container {c.name}")
 
         await asyncio.gather(*(kill(c) for c in self.containers if c.cid))
         if not self.removed and not self.terminal:

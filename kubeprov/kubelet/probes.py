@@ -1,10 +1,11 @@
-"""Container probes (exec, httpGet, tcpSocket, grpc not done) and the per-container prober state: when the
-next probe is due and how many results in a row make it flip (success/failure thresholds)."""
+"""Container probes (exec, httpGet over HTTP or HTTPS, tcpSocket; grpc not done) and the per-container
+prober state: when the next probe is due and how many results in a row make it flip (success/failure thresholds)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,18 +25,34 @@ def resolve_port(port: Any, container: Obj) -> int:
     raise ValueError(f"port {port!r} not found in the container's ports")
 
 
-async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout: float) -> tuple[bool, str]:
-    """HTTP/1.1 GET; 200-399 is success (the kubelet follows no redirects off-host: none followed here)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+def request_headers(host: str, port: int, headers: list[Obj]) -> list[tuple[str, str]]:
+    """The probe's request headers: the kubelet's defaults (Host, User-Agent, Accept), each replaced by a
+    same-named entry of ``httpHeaders`` (so a probe may set its own Host)."""
+    own = [(str(h.get("name", "")), str(h.get("value", ""))) for h in headers if h.get("name")]
+    names = {name.lower() for name, _ in own}
+    defaults = [("Host", f"{host}:{port}"), ("User-Agent", "kube-probe/1.32"), ("Accept", "*/*")]
+    return [d for d in defaults if d[0].lower() not in names] + own
+
+
+async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout: float,
+                   scheme: str = "HTTP") -> tuple[bool, str]:
+    """HTTP/1.1 GET (HTTPS without certificate checks, as the kubelet); 200-399 is success (redirects are
+    not followed: a 3xx counts as success)."""
+    tls = None
+    if scheme.upper() == "HTTPS":
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), timeout)
     try:
-        lines = [f"GET {path or '/'} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: kube-probe/1.32",
-                 "Accept: */*", "Connection: close", *(f"{h['name']}: {h['value']}" for h in headers)]
+        lines = [f"GET {path or '/'} HTTP/1.1", *(f"{k}: {v}" for k, v in request_headers(host, port, headers)),
+                 "Connection: close"]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await writer.drain()
         first = await asyncio.wait_for(reader.readline(), timeout)
     finally:
         writer.close()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
     parts = first.decode(errors="replace").split()
     if len(parts) < 2 or not parts[1].isdigit():
@@ -64,8 +81,8 @@ async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_: Exec) -> tup
             get = probe["httpGet"]
             port = resolve_port(get.get("port"), container)
             host = get.get("host") or pod_ip
-            ok, message = await http_get(host, port, get.get("path") or "/", get.get("httpHeaders") or [], timeout)
-            return ok, message
+            return await http_get(host, port, get.get("path") or "/", get.get("httpHeaders") or [], timeout,
+                                  str(get.get("scheme") or "HTTP"))
         if "tcpSocket" in probe:
             sock = probe["tcpSocket"]
             port = resolve_port(sock.get("port"), container)
@@ -73,7 +90,7 @@ async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_: Exec) -> tup
             return True, ""
     except TimeoutError:
         return False, f"probe timed out after {timeout:g}s"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ssl.SSLError) as exc:
         return False, str(exc)
     return False, "unsupported probe handler"
 
@@ -96,6 +113,11 @@ class Prober:
 
     def due(self, now: float) -> bool:
         return now >= self.next_at
+
+    def failed_for_good(self) -> bool:
+        """A startup probe that failed failureThreshold times in a row (its result started out False, so
+        ``record`` never flips it to failure)."""
+        return not self.result and self.failures >= int(self.probe.get("failureThreshold") or 3)
 
     def record(self, ok: bool, now: float) -> bool:
         """Count a result; True when the thresholded result changed."""
