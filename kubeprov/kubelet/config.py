@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -39,6 +40,16 @@ class KubeletConfig(ComponentConfig):
     node_lease_duration_seconds: int = 40
     # how often a pod worker looks at its containers when nothing else wakes it
     pod_sync_interval: float = 1.0
+    # the HTTPS server (logs, exec, metrics): port 0 picks a free one; without tls_cert_file a self-signed pair
+    # is made under <root_dir>/pki; client certificates are verified against client_ca_file when set
+    address: str = "0.0.0.0"
+    port: int = 10250
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    anonymous_auth: bool = False
+    # plain-HTTP /healthz on 127.0.0.1
+    health_port: int = 10248
     log_level: str = "info"
 
     def validate(self, source: str = "config") -> None:
@@ -53,6 +64,25 @@ class KubeletConfig(ComponentConfig):
             raise KubeprovError(f"{source}: node_lease_renew_interval and node_status_update_frequency must be > 0")
         if self.node_lease_duration_seconds <= self.node_lease_renew_interval:
             raise KubeprovError(f"{source}: node_lease_duration_seconds must exceed node_lease_renew_interval")
+        self._validate_server(source)
+
+    def _validate_server(self, source: str) -> None:
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            raise KubeprovError(f"{source}: address {self.address!r} is not an IP address") from None
+        for name in ("port", "health_port"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+                raise KubeprovError(f"{source}: {name} must be a port number from 0 to 65535, not {value!r}")
+        if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
+            raise KubeprovError(f"{source}: tls_cert_file and tls_private_key_file must be set together")
+        for name in ("tls_cert_file", "tls_private_key_file", "client_ca_file"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise KubeprovError(f"{source}: {name} {path} does not exist")
+        if not isinstance(self.anonymous_auth, bool):
+            raise KubeprovError(f"{source}: anonymous_auth must be true or false")
 
     @property
     def name(self) -> str:

@@ -151,8 +151,10 @@ class NodeStatus:
     """Registers the Node, posts its status and renews its Lease (the kubelet's node status manager)."""
 
     def __init__(self, client: ApiClient, name: str, *, node_ip: str, data_dir: Path, labels: dict[str, str],
-                 max_pods: int = 110, lease_duration: int = 40) -> None:
+                 max_pods: int = 110, lease_duration: int = 40, kubelet_port: int = KUBELET_PORT) -> None:
         self.client = client
+        # status.daemonEndpoints.kubeletEndpoint.Port: where the API server reaches this kubelet's server
+        self.kubelet_port = kubelet_port
         self.name = name
         self.node_ip = node_ip
         self.data_dir = data_dir
@@ -175,7 +177,7 @@ class NodeStatus:
         return {"capacity": cap, "allocatable": alloc, "conditions": conditions(machine, before),
                 "addresses": [{"type": "InternalIP", "address": self.node_ip},
                               {"type": "Hostname", "address": self.name}],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
                 "nodeInfo": node_info(), "images": images or []}
 
     async def register(self) -> Obj:
