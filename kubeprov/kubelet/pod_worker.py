@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ from typing import Any, Protocol
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.timestamps import now_text, parse_epoch
+from kubeprov.kubelet.env import resource_field_value, termination_message
 from kubeprov.kubelet.hooks import run_handler
 from kubeprov.kubelet.images.errors import ImagePullBackOffError, ImagePullError, backoff_key, pull_failed_message
 from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.network import dns
 from kubeprov.kubelet.network.pod_network import PodNetwork
 from kubeprov.kubelet.network.service_env import service_env_for_pod
+from kubeprov.kubelet.node_status import capacity, read_machine
 from kubeprov.kubelet.probes import Prober, run_probe
 from kubeprov.kubelet.runtime.manager import CREATED, EXITED, RUNNING, ContainerRuntime, ContainerStatus
 from kubeprov.kubelet.runtime.spec import BindMount
@@ -85,6 +88,8 @@ class _Container:
     readiness: Prober | None = None
     liveness: Prober | None = None
     startup: Prober | None = None
+    # container ID -> the host file bind-mounted at its terminationMessagePath
+    termination_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def started(self) -> bool:
@@ -390,11 +395,11 @@ class PodWorker:
                 self.event("Warning", "BackOff", f"Back-off restarting failed container {c.name} in pod "
                                                  f"{self.name}_{self.namespace}({self.uid})")
             c.waiting = (reason, crash_message(c.delay, c.name, self.pod))
-            c.last_terminated = terminated_state(status)
+            c.last_terminated = self._terminated(c, status)
             return
         c.delay = min(c.delay * 2, CRASH_BACKOFF_MAX) if c.delay else CRASH_BACKOFF_INITIAL
         c.restarted_at = now
-        c.last_terminated = terminated_state(status)
+        c.last_terminated = self._terminated(c, status)
         if c.previous:
             with contextlib.suppress(KeyError):
                 await self.deps.runtime.remove_container(c.previous)
@@ -490,6 +495,7 @@ class PodWorker:
         try:
             env = await self._env(c.spec)
             mounts = self._mounts(c.spec, mounted)
+            termination_file = self._termination_file(c, mounts)
         except (ValueError, KeyError, OSError) as exc:
             c.waiting = ("CreateContainerConfigError", str(exc))
             self.event("Warning", "Failed", f"Error: {exc}")
@@ -511,6 +517,8 @@ class PodWorker:
             c.waiting = ("CreateContainerError", str(exc))
             self.event("Warning", "Failed", f"Error: {exc}")
             return
+        if termination_file is not None:
+            c.termination_files[cid] = termination_file
         self.event("Normal", "Created", f"Created container {c.name}")
         try:
             await self.deps.runtime.start_container(cid)
@@ -542,10 +550,18 @@ class PodWorker:
             if not source:
                 out.append({"name": item["name"], "value": item.get("value", "")})
                 continue
-            out.append({"name": item["name"], "value": await self._value_from(source)})
+            out.append({"name": item["name"], "value": await self._value_from(source, container)})
         return out
 
-    async def _value_from(self, source: Obj) -> str:
+    async def _value_from(self, source: Obj, container: Obj) -> str:
+        if "resourceFieldRef" in source:
+            ref = source["resourceFieldRef"]
+            named = ref.get("containerName")
+            if named and named != container.get("name"):
+                container = next((c.spec for c in self.containers if c.name == named), None) or {}
+                if not container:
+                    raise ValueError(f"container {named!r} not found in the pod")
+            return resource_field_value(ref, container, capacity(read_machine(self.deps.root), 1)[1])
         if "fieldRef" in source:
             path = source["fieldRef"].get("fieldPath", "")
             meta = self.pod["metadata"]
@@ -590,6 +606,28 @@ class PodWorker:
                 services += (await self.deps.client.list("v1", "services", namespace)).get("items") or []
         return service_env_for_pod(self.pod, services)
 
+    def _termination_file(self, c: _Container, mounts: list[BindMount]) -> Path | None:
+        """A fresh empty host file for this instance, bind-mounted at terminationMessagePath (added to mounts)."""
+        target = c.spec.get("terminationMessagePath")
+        if not target or any(m.container_path == target for m in mounts):
+            return None
+        directory = self.pod_dir / "containers" / c.name
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / secrets.token_hex(4)
+        path.touch()
+        path.chmod(0o666)
+        mounts.append(BindMount(str(target), str(path)))
+        return path
+
+    def _terminated(self, c: _Container, status: ContainerStatus) -> Obj:
+        """terminated state with the termination message (file, or log tail with FallbackToLogsOnError)."""
+        out = terminated_state(status)
+        message = termination_message(c.spec, c.termination_files.get(status.id), status.exit_code,
+                                      Path(status.log_path))
+        if message:
+            out["message"] = message
+        return out
+
     def _mounts(self, container: Obj, mounted: dict[str, MountedVolume]) -> list[BindMount]:
         out = []
         for vm in container.get("volumeMounts") or []:
@@ -625,7 +663,7 @@ class PodWorker:
             out["started"] = c.started
             out["ready"] = c.started and (c.readiness is None or c.readiness.result)
         else:
-            out["state"] = {"terminated": terminated_state(status)}
+            out["state"] = {"terminated": self._terminated(c, status)}
         return out
 
     async def status(self, init_done: bool, init_failed: bool) -> Obj:

@@ -1,0 +1,99 @@
+"""Kubelet features of real pods: activeDeadlineSeconds, resourceFieldRef env and $(VAR) expansion, termination
+messages, API-backed volumes kept current, image garbage collection and node status."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeprov.api.client import ApiClient
+from kubeprov.kubelet.runtime.logs import log_text
+from tests.integration.controller_env import eventually
+from tests.integration.kubelet_env import BUSYBOX, Env, Obj, running_kubelet
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
+]
+
+SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+@pytest.fixture
+async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
+    async with running_kubelet(api_client, oci_registry, tmp_path) as environment:
+        yield environment
+
+
+async def events_of(env: Env, pod: str) -> list[tuple[str, str]]:
+    items = (await env.client.list("v1", "events", env.ns)).get("items") or []
+    return [(e["reason"], e.get("message", "")) for e in items if e["involvedObject"].get("name") == pod]
+
+
+async def finished(env: Env, name: str) -> Obj:
+    async def terminal() -> Obj | None:
+        pod = await env.pod(name)
+        return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+
+    return await eventually(terminal, timeout=60)
+
+
+async def output_of(env: Env, pod: Obj) -> str:
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    return log_text(Path((await env.kubelet.runtime.container_status(cid)).log_path))
+
+
+async def test_a_pod_past_its_active_deadline_is_killed_and_failed_with_deadline_exceeded(env: Env) -> None:
+    await env.create_pod("deadline", [{"name": "c", "image": BUSYBOX, "command": SLEEPER}],
+                         activeDeadlineSeconds=3, restartPolicy="Never")
+    pod = await finished(env, "deadline")
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert pod["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+    assert "terminated" in pod["status"]["containerStatuses"][0]["state"]
+    assert ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline") in \
+        await events_of(env, "deadline")
+
+
+async def test_resource_field_refs_give_limits_requests_and_the_nodes_allocatable(env: Env) -> None:
+    def ref(resource: str, divisor: str = "") -> Obj:
+        return {"resourceFieldRef": {"resource": resource, **({"divisor": divisor} if divisor else {})}}
+
+    await env.create_pod("resources", [{
+        "name": "c", "image": BUSYBOX, "command": ["sh", "-c", "echo $MEM $REQ_CPU $CPU"],
+        "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "100m", "memory": "32Mi"}},
+        "env": [{"name": "MEM", "valueFrom": ref("limits.memory", "1Mi")},
+                {"name": "REQ_CPU", "valueFrom": ref("requests.cpu", "1m")},
+                {"name": "CPU", "valueFrom": ref("limits.cpu")}]}], restartPolicy="Never")
+    pod = await finished(env, "resources")
+    assert await output_of(env, pod) == f"64 100 {os.cpu_count()}\n"
+
+
+async def test_env_values_command_and_args_expand_variables_and_keep_escaped_dollars(env: Env) -> None:
+    await env.create_pod("expand", [{
+        "name": "c", "image": BUSYBOX, "command": ["echo", "$(GREETING)"], "args": ["$$(GREETING)", "$(NOPE)"],
+        "env": [{"name": "NAME", "value": "world"}, {"name": "GREETING", "value": "hello-$(NAME)"}]}],
+        restartPolicy="Never")
+    pod = await finished(env, "expand")
+    assert await output_of(env, pod) == "hello-world $(GREETING) $(NOPE)\n"
+
+
+async def test_the_termination_message_file_becomes_the_terminated_message(env: Env) -> None:
+    await env.create_pod("message", [{"name": "c", "image": BUSYBOX, "command": [
+        "sh", "-c", "echo -n all done > /dev/termination-log"]}], restartPolicy="Never")
+    pod = await finished(env, "message")
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "all done"
+
+
+async def test_fallback_to_logs_on_error_reports_the_log_tail_of_a_failed_container(env: Env) -> None:
+    await env.create_pod("fallback", [{"name": "c", "image": BUSYBOX, "terminationMessagePolicy":
+                                       "FallbackToLogsOnError", "command": ["sh", "-c", "echo it broke; exit 4"]}],
+                         restartPolicy="Never")
+    pod = await finished(env, "fallback")
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["message"]) == (4, "it broke\n")
