@@ -4,21 +4,26 @@ kubelet, driven by the official ``kubernetes`` Python client's websocket code an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes.client import Configuration
-from kubernetes.stream.ws_client import WSClient
+from kubernetes.stream.ws_client import PortForward, WSClient, create_websocket
 
 from kubeprov.api.client import ApiClient
+from kubeprov.kubelet.streaming import spdy
 from kubeprov.kubelet.streaming.routes import streaming_routes
 from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, Env, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -91,3 +96,143 @@ async def test_exec_over_websocket_reports_a_non_zero_exit_code_on_the_error_cha
     url = streaming.url(exec_path(streaming.env.ns, "ex", "sh", "-c", "exit 7"))
     client = await asyncio.to_thread(ws_exec, url)
     assert client.returncode == 7
+
+
+async def test_exec_over_websocket_feeds_stdin_to_the_command(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    url = streaming.url(exec_path(streaming.env.ns, "ex", "sh", "-c", "read line; echo got:$line",
+                                  flags="stdin=true&stdout=true&stderr=true"))
+    client = await asyncio.to_thread(ws_exec, url, b"hello\n")
+    assert client.read_stdout() == "got:hello\n"
+    assert client.returncode == 0
+
+
+async def test_exec_with_a_tty_applies_the_clients_terminal_size(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    path = exec_path(streaming.env.ns, "ex", "sh", flags="stdin=true&stdout=true&tty=true")
+
+    def session() -> str:
+        client = WSClient(Configuration(), streaming.url(path), headers=None, capture_all=True)
+        client.write_channel(4, '{"Width": 100, "Height": 40}')
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "40 100" not in seen and time.monotonic() < deadline:
+            client.write_stdin("stty size\n")
+            client.update(timeout=1)
+            seen += client.read_stdout(timeout=1)
+        client.write_stdin("exit 0\n")
+        client.run_forever(timeout=10)
+        return seen
+
+    assert "40 100" in await asyncio.to_thread(session)
+
+
+async def test_exec_in_a_missing_container_is_a_400_status_before_any_upgrade(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(streaming.url(f"/exec/{streaming.env.ns}/ex/nope?command=ls&stdout=1", "http")) as resp:
+            body = await resp.json()
+    assert resp.status == 400
+    assert body["message"] == "container nope is not valid for pod ex"
+
+
+async def test_exec_over_spdy_streams_output_and_the_exit_status(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    path = exec_path(streaming.env.ns, "ex", "sh", "-c", "echo spdy-out; exit 3")
+    async with spdy_client(streaming, path, "v4.channel.k8s.io") as (session, protocol):
+        assert protocol == "v4.channel.k8s.io"
+        error = await session.open_stream({"streamType": "error"})
+        stdout = await session.open_stream({"streamType": "stdout"})
+        stderr = await session.open_stream({"streamType": "stderr"})
+        out, err_text, status = await asyncio.gather(read_all(stdout), read_all(stderr), read_all(error))
+    assert out == b"spdy-out\n" and err_text == b""
+    assert json.loads(status)["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+
+
+async def test_port_forward_over_the_native_websocket_protocol_reaches_the_pods_port(streaming: Streaming) -> None:
+    await streaming.running_pod("web", [{"name": "c", "image": WEB}])
+    url = streaming.url(f"/portForward/{streaming.env.ns}/web?ports=8080")
+
+    def fetch() -> bytes:
+        forward = PortForward(create_websocket(Configuration(), url), [8080])
+        sock = forward.socket(8080)
+        sock.settimeout(30)
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        forward.close()
+        return reply
+
+    reply = await asyncio.to_thread(fetch)
+    assert reply.startswith(b"HTTP/1.") and b"web" in reply
+
+
+async def test_port_forward_over_spdy_in_websocket_reaches_the_pods_port(streaming: Streaming) -> None:
+    await streaming.running_pod("web", [{"name": "c", "image": WEB}])
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(streaming.url(f"/portForward/{streaming.env.ns}/web"),
+                                   protocols=("SPDY/3.1+portforward.k8s.io",)) as ws:
+            session = spdy.SpdySession(ws.send_bytes, server=False)
+
+            async def read() -> bytes:
+                msg = await ws.receive()
+                return bytes(msg.data) if msg.type == aiohttp.WSMsgType.BINARY else b""
+
+            runner = asyncio.create_task(session.run(read))
+            headers = {"port": "8080", "requestID": "0"}
+            error = await session.open_stream({"streamType": "error", **headers})
+            data = await session.open_stream({"streamType": "data", **headers})
+            await data.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            await data.close()
+            reply, problem = await asyncio.gather(read_all(data), read_all(error))
+            await session.go_away()
+            runner.cancel()
+    assert problem == b""
+    assert reply.startswith(b"HTTP/1.") and b"web" in reply
+
+
+async def test_port_forward_to_a_closed_port_reports_on_the_error_stream(streaming: Streaming) -> None:
+    await streaming.running_pod("web", [{"name": "c", "image": WEB}])
+    async with spdy_client(streaming, f"/portForward/{streaming.env.ns}/web", "portforward.k8s.io") as (session, _):
+        headers = {"port": "8081", "requestID": "0"}
+        error = await session.open_stream({"streamType": "error", **headers})
+        data = await session.open_stream({"streamType": "data", **headers})
+        problem, reply = await asyncio.gather(read_all(error), read_all(data))
+    assert reply == b""
+    assert problem.decode().startswith("error forwarding port 8081 to pod web, uid ")
+    assert "connection refused" in problem.decode()
+
+
+async def read_all(stream: spdy.Stream) -> bytes:
+    out = b""
+    async with asyncio.timeout(30):
+        while chunk := await stream.read():
+            out += chunk
+    return out
+
+
+@contextlib.asynccontextmanager
+async def spdy_client(streaming: Streaming, path: str, protocol: str
+                      ) -> AsyncIterator[tuple[spdy.SpdySession, str]]:
+    """Our SPDY codec as the client: the HTTP upgrade by hand, then a session over the same connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", streaming.server.port)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: kubelet\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                 f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    assert head.startswith("HTTP/1.1 101"), head
+    negotiated = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                      if line.lower().startswith("x-stream-protocol-version:"))
+
+    async def write(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    session = spdy.SpdySession(write, server=False)
+    runner = asyncio.create_task(session.run(lambda: reader.read(65536)))
+    try:
+        yield session, negotiated
+    finally:
+        await session.go_away()
+        runner.cancel()
+        writer.close()
