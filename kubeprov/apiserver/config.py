@@ -49,6 +49,12 @@ class ApiServerConfig(ComponentConfig):
     audit_log_path: str = ""
     kubelet_client_cert_file: str = ""
     kubelet_client_key_file: str = ""
+    # CA for the kubelets' serving certificates; empty: not verified (kube-apiserver's default too)
+    kubelet_certificate_authority: str = ""
+    # node address types tried in order to reach a kubelet (empty: InternalIP first, see kubelets/connection.py)
+    kubelet_preferred_address_types: list[str] = field(default_factory=list)
+    # seconds between scrapes of the kubelets' /metrics/resource for metrics.k8s.io (0: no scraping)
+    metric_resolution: float = 15.0
     log_level: str = "info"
     # events kept per resource for watches that resume from a resourceVersion
     watch_cache_size: int = 10_000

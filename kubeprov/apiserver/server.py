@@ -25,6 +25,7 @@ from kubeprov.apiserver.auth import TokenIssuer, default_policy
 from kubeprov.apiserver.bootstrap import bootstrap
 from kubeprov.apiserver.config import ApiServerConfig
 from kubeprov.apiserver.crd import CrdController
+from kubeprov.apiserver.kubelets import connect_handlers
 from kubeprov.apiserver.metrics import Metrics
 from kubeprov.apiserver.openapi import BuiltinSchemas, OpenAPIService
 from kubeprov.apiserver.openapi.v2 import OpenAPIV2Service
@@ -166,6 +167,7 @@ class ApiServer:
         self.compactor = Compactor(self.etcd, self.config.compaction_interval_seconds)
         self.compactor.start()
         self.subresources = Subresources(self.objects, self._token_issuer())
+        self.connect = connect_handlers(self.config, self.store, self.cache, self.registry)
         await self._bootstrap()
         app = web.Application(client_max_size=negotiate.MAX_BODY + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -449,8 +451,9 @@ class ApiServer:
             raise StatusError(status.failure(404, "NotFound", "the server could not find the requested resource",
                                              {}))
         if sub.connect:
-            raise StatusError(status.service_unavailable(
-                f"{rt.resource}/{sub.name} needs the node's kubelet, which this cluster does not run yet"))
+            if info.verb not in sub.verbs:
+                raise StatusError(status.method_not_supported(f"{rt.group_resource}/{sub.name}", info.verb))
+            return await self.connect.serve(request, call)
         subs = self.subresources
         if sub.name == "scale":
             if info.verb == "get":

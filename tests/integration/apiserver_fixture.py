@@ -90,6 +90,8 @@ def start_apiserver(root: Path) -> Iterator[ApiServerForTest]:
         etcd_key_file=str(pki / "apiserver-etcd-client.key"), service_account_key_files=[str(pki / "sa.pub")],
         service_account_signing_key_file=str(pki / "sa.key"),
         api_audiences=["https://kubernetes.default.svc.cluster.local"],
+        kubelet_client_cert_file=str(pki / "apiserver-kubelet-client.crt"),
+        kubelet_client_key_file=str(pki / "apiserver-kubelet-client.key"), metric_resolution=1.0,
     )
     server = ApiServer(config)
     loop = asyncio.new_event_loop()
