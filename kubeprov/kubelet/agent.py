@@ -21,9 +21,10 @@ from kubeprov.kubelet.images.registry import RegistryClient
 from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.network import dns
 from kubeprov.kubelet.network.pod_network import NetworkConfig, PodNetwork
-from kubeprov.kubelet.node_status import NodeStatus, default_node_ip
+from kubeprov.kubelet.node_status import KUBELET_PORT, NodeStatus, default_node_ip
 from kubeprov.kubelet.pod_worker import PodDeps, PodWorker
 from kubeprov.kubelet.runtime.manager import ContainerNotFound, ContainerRuntime, ContainerStatus
+from kubeprov.kubelet.server.app import KubeletServer
 from kubeprov.kubelet.volumes.manager import VolumeConfig, VolumeManager
 
 Obj = dict[str, Any]
@@ -55,6 +56,7 @@ class Kubelet:
         self._deps: PodDeps | None = None
         self._task: asyncio.Task[None] | None = None
         self.lease_renewals = 0
+        self.server: KubeletServer | None = None
 
     @property
     def client(self) -> ApiClient:
@@ -78,7 +80,8 @@ class Kubelet:
         client = self.client
         self.node_status = NodeStatus(client, self.name, node_ip=self.node_ip, data_dir=self.root,
                                       labels=dict(self.config.node_labels), max_pods=self.config.max_pods,
-                                      lease_duration=self.config.node_lease_duration_seconds)
+                                      lease_duration=self.config.node_lease_duration_seconds,
+                                      kubelet_port=self.config.port or KUBELET_PORT)
         node = await self.node_status.register()
         await self.node_status.renew_lease()
         self.lease_renewals += 1
@@ -90,18 +93,38 @@ class Kubelet:
         host_resolv = dns.parse_resolv_conf(Path("/etc/resolv.conf").read_text())
         self._deps = PodDeps(
             client=client, runtime=self.runtime, images=ImageService(self.root / "images", self._registry),
-            network=self.network, volumes=VolumeManager(client, VolumeConfig(self.root)),
+            network=self.network, volumes=VolumeManager(client, VolumeConfig(
+                self.root, dict((node.get("status") or {}).get("allocatable") or {}))),
             recorder=self._recorder, node_name=self.name, node_ip=self.node_ip, root=self.root,
             cluster_dns=dns.ClusterDNS(tuple(self.config.cluster_dns), self.config.cluster_domain, host_resolv),
-            sync_interval=self.config.pod_sync_interval)
+            sync_interval=self.config.pod_sync_interval, volume_refresh=self.config.sync_frequency)
         self._informer = Informer(client, "v1", "pods", field_selector=f"spec.nodeName={self.name}")
         self._informer.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod_deleted)
         await self._informer.start()
         await self._informer.wait_synced()
+        await self._start_server()
         await self.remove_orphans()
         self._task = asyncio.create_task(self._heartbeat(), name=f"kubelet {self.name} heartbeat")
 
+    async def _start_server(self) -> None:
+        """The HTTPS server; a port already taken is logged, not fatal (pods keep being run), and the Node
+        advertises the port actually bound."""
+        server = KubeletServer(self, self.config)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("node %s: kubelet server not started on %s:%s: %s", self.name, self.config.address,
+                      self.config.port, exc)
+            return
+        self.server = server
+        assert self.node_status is not None
+        self.node_status.kubelet_port = server.port
+        await self.node_status.post_status()
+
     async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,233 @@
+"""The kubelet's HTTPS server against the session API server: who may call it (client certificates, tokens
+checked by TokenReview, SubjectAccessReview on nodes/proxy), container logs with the kubelet's options,
+pods, health and metrics, with real pods under runc."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from kubeprov.api.client import ApiClient
+from kubeprov.kubelet.server.logs import stamp_ns
+from tests.integration.apiserver_fixture import ApiServerForTest
+from tests.integration.controller_env import eventually
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
+]
+
+# a container that ends on SIGTERM within a second (busybox sh runs the trap after the current sleep)
+LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
+
+
+@pytest.fixture
+async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
+              apiserver: ApiServerForTest) -> AsyncIterator[Env]:
+    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
+                               client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
+        yield environment
+
+
+def admin_ssl(apiserver: ApiServerForTest, directory: Path) -> ssl.SSLContext:
+    """A client context with the admin user's certificate (O=system:masters); the kubelet's self-signed
+    serving certificate is not verified, as the API server does not verify it without a kubelet CA."""
+    user = yaml.safe_load(apiserver.kubeconfig.read_text())["users"][0]["user"]
+    cert, key = directory / "admin.crt", directory / "admin.key"
+    cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+    key.write_bytes(base64.b64decode(user["client-key-data"]))
+    ctx = unverified_ssl()
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def unverified_ssl() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def url(env: Env, path: str) -> str:
+    assert env.kubelet.server is not None
+    return f"https://127.0.0.1:{env.kubelet.server.port}{path}"
+
+
+@pytest.fixture
+async def admin(apiserver: ApiServerForTest, tmp_path: Path) -> AsyncIterator[aiohttp.ClientSession]:
+    connector = aiohttp.TCPConnector(ssl=admin_ssl(apiserver, tmp_path))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+async def get_text(session: aiohttp.ClientSession, env: Env, path: str) -> tuple[int, str]:
+    async with session.get(url(env, path)) as response:
+        return response.status, await response.text()
+
+
+async def running_container(env: Env, pod: str, restarts: int = 0) -> Obj:
+    async def check() -> Obj | None:
+        status = await env.container_status(pod)
+        if status and "running" in status.get("state", {}) and status.get("restartCount", 0) >= restarts:
+            return status
+        return None
+
+    return await eventually(check, timeout=60)
+
+
+async def logs(session: aiohttp.ClientSession, env: Env, pod: str, query: str = "") -> tuple[int, str]:
+    return await get_text(session, env, f"/containerLogs/{env.ns}/{pod}/c{query}")
+
+
+# ---------------------------------------------------------------------------------------------- who may call
+
+
+async def test_a_request_without_credentials_is_401_unauthorized(env: Env) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=unverified_ssl())) as session:
+        async with session.get(url(env, "/healthz")) as response:
+            assert response.status == 401
+            body = await response.json()
+    assert (body["kind"], body["reason"], body["message"]) == ("Status", "Unauthorized", "Unauthorized")
+
+
+async def test_a_token_whose_user_lacks_rbac_is_403_with_the_kubelets_wording(env: Env) -> None:
+    await env.client.create("v1", "serviceaccounts", {"metadata": {"name": "nobody"}}, env.ns)
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
+    token = (await env.client.create("v1", "serviceaccounts", request, env.ns, name="nobody",
+                                     subresource="token"))["status"]["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=unverified_ssl()), headers=headers) as s:
+        async with s.get(url(env, f"/containerLogs/{env.ns}/any/c")) as response:
+            assert response.status == 403
+            body = await response.json()
+    assert body["message"] == (f"Forbidden (user=system:serviceaccount:{env.ns}:nobody, verb=get, "
+                               "resource=nodes, subresource(s)=[proxy])")
+
+
+async def test_the_admin_certificate_is_allowed_and_the_node_advertises_the_port(
+        env: Env, admin: aiohttp.ClientSession) -> None:
+    assert await get_text(admin, env, "/healthz") == (200, "ok")
+    assert await get_text(admin, env, "/healthz/syncloop") == (200, "ok")
+    node = await env.client.get("v1", "nodes", env.kubelet.name)
+    assert env.kubelet.server is not None
+    assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == env.kubelet.server.port
+
+
+# ---------------------------------------------------------------------------------------------- logs
+
+
+async def test_logs_plain_tail_timestamps_since_and_limit(env: Env, admin: aiohttp.ClientSession) -> None:
+    script = f"echo one; echo two; echo three; {LOOP}"
+    await env.create_pod("lines", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script]}])
+    await running_container(env, "lines")
+    assert await eventually(lambda: _logs_are(admin, env, "lines", "one\ntwo\nthree\n"), timeout=30)
+    assert await logs(admin, env, "lines", "?tailLines=2") == (200, "two\nthree\n")
+    assert await logs(admin, env, "lines", "?tailLines=0") == (200, "")
+    assert await logs(admin, env, "lines", "?limitBytes=6") == (200, "one\ntw")
+    code, stamped = await logs(admin, env, "lines", "?timestamps=true&tailLines=1")
+    stamp, _, text = stamped.partition(" ")
+    assert code == 200 and text == "three\n"
+    written = stamp_ns(stamp)
+    assert written is not None and abs(written / 1e9 - time.time()) < 300
+    assert await logs(admin, env, "lines", "?sinceSeconds=3600") == (200, "one\ntwo\nthree\n")
+    assert await logs(admin, env, "lines", "?sinceTime=2999-01-01T00:00:00Z") == (200, "")
+
+
+async def _logs_are(session: aiohttp.ClientSession, env: Env, pod: str, expected: str) -> bool:
+    return await logs(session, env, pod) == (200, expected)
+
+
+async def test_logs_of_unknown_pods_containers_and_bad_options_are_statuses(
+        env: Env, admin: aiohttp.ClientSession) -> None:
+    await env.create_pod("fresh", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", LOOP]}])
+    await running_container(env, "fresh")
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/missing/c")) as response:
+        assert response.status == 404
+        assert (await response.json())["message"] == 'pod "missing" does not exist'
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/fresh/other")) as response:
+        assert response.status == 404
+        assert (await response.json())["message"] == 'container "other" not found in pod "fresh"'
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/fresh/c?previous=true")) as response:
+        assert response.status == 400
+        assert (await response.json())["message"] == 'previous terminated container "c" in pod "fresh" not found'
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/fresh/c?tailLines=-1")) as response:
+        assert response.status == 422
+        assert (await response.json())["reason"] == "Invalid"
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/fresh/c?tailLines=many")) as response:
+        assert response.status == 400
+
+
+async def test_previous_reads_the_instance_before_a_restart(env: Env, admin: aiohttp.ClientSession) -> None:
+    script = ('n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run $n; '
+              f'if [ $n = 1 ]; then exit 1; fi; {LOOP}')
+    await env.create_pod("again", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script],
+                                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                         volumes=[{"name": "data", "emptyDir": {}}])
+    await running_container(env, "again", restarts=1)
+    assert await eventually(lambda: _logs_are(admin, env, "again", "run 2\n"), timeout=30)
+    assert await logs(admin, env, "again", "?previous=true") == (200, "run 1\n")
+
+
+async def test_follow_streams_a_line_written_after_the_request_and_ends_when_the_container_exits(
+        env: Env, admin: aiohttp.ClientSession) -> None:
+    script = "echo start; while [ ! -f /tmp/go ]; do sleep 0.2; done; echo later"
+    await env.create_pod("follow", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script]}],
+                         restartPolicy="Never")
+    status = await running_container(env, "follow")
+    assert await eventually(lambda: _logs_are(admin, env, "follow", "start\n"), timeout=30)
+    cid = status["containerID"].split("://", 1)[1]
+    async with admin.get(url(env, f"/containerLogs/{env.ns}/follow/c?follow=true")) as response:
+        assert response.status == 200
+        first = await asyncio.wait_for(response.content.readline(), 30)
+        assert first == b"start\n"
+        await env.kubelet.runtime.exec(cid, ["touch", "/tmp/go"], timeout=20)
+        second = await asyncio.wait_for(response.content.readline(), 30)
+        assert second == b"later\n"
+        assert await asyncio.wait_for(response.content.read(), 60) == b""  # the stream ends with the container
+
+
+# ---------------------------------------------------------------------------------------------- pods and metrics
+
+
+async def test_pods_and_metrics_report_the_running_pod(env: Env, admin: aiohttp.ClientSession) -> None:
+    await env.create_pod("web", [{"name": "c", "image": WEB}])
+    await running_container(env, "web")
+    code, text = await get_text(admin, env, "/pods")
+    assert code == 200
+    pods = yaml.safe_load(text)
+    assert pods["kind"] == "PodList" and [p["metadata"]["name"] for p in pods["items"]] == ["web"]
+    code, metrics = await get_text(admin, env, "/metrics")
+    assert code == 200
+    assert re.search(r"^kubelet_running_pods 1$", metrics, re.M)
+    assert re.search(r'^kubelet_running_containers\{container_state="running"\} 1$', metrics, re.M)
+    assert re.search(r'^kubelet_http_requests_total\{long_running="false",method="GET",path="pods",'
+                     r'server_type="readwrite"\} 1$', metrics, re.M)
+
+
+async def test_resource_metrics_give_the_containers_working_set_from_its_cgroup(
+        env: Env, admin: aiohttp.ClientSession) -> None:
+    await env.create_pod("web", [{"name": "c", "image": WEB}])
+    await running_container(env, "web")
+    code, text = await get_text(admin, env, "/metrics/resource")
+    assert code == 200
+    labels = f'container="c",namespace="{env.ns}",pod="web"'
+    memory = re.search(rf"^container_memory_working_set_bytes\{{{labels}\}} (\S+) (\d+)$", text, re.M)
+    assert memory and float(memory.group(1)) > 0
+    assert abs(int(memory.group(2)) / 1000 - time.time()) < 300
+    assert re.search(rf"^container_cpu_usage_seconds_total\{{{labels}\}} \S+ \d+$", text, re.M)
+    assert re.search(rf'^pod_memory_working_set_bytes\{{namespace="{env.ns}",pod="web"\}} \S+ \d+$', text, re.M)
+    assert re.search(r"^node_memory_working_set_bytes \S+ \d+$", text, re.M)
+    assert re.search(r"^resource_scrape_error 0$", text, re.M)
