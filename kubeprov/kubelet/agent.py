@@ -93,10 +93,11 @@ class Kubelet:
         host_resolv = dns.parse_resolv_conf(Path("/etc/resolv.conf").read_text())
         self._deps = PodDeps(
             client=client, runtime=self.runtime, images=ImageService(self.root / "images", self._registry),
-            network=self.network, volumes=VolumeManager(client, VolumeConfig(self.root)),
+            network=self.network, volumes=VolumeManager(client, VolumeConfig(
+                self.root, dict((node.get("status") or {}).get("allocatable") or {}))),
             recorder=self._recorder, node_name=self.name, node_ip=self.node_ip, root=self.root,
             cluster_dns=dns.ClusterDNS(tuple(self.config.cluster_dns), self.config.cluster_domain, host_resolv),
-            sync_interval=self.config.pod_sync_interval)
+            sync_interval=self.config.pod_sync_interval, volume_refresh=self.config.sync_frequency)
         self._informer = Informer(client, "v1", "pods", field_selector=f"spec.nodeName={self.name}")
         self._informer.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod_deleted)
         await self._informer.start()

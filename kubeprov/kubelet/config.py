@@ -40,6 +40,8 @@ class KubeletConfig(ComponentConfig):
     node_lease_duration_seconds: int = 40
     # how often a pod worker looks at its containers when nothing else wakes it
     pod_sync_interval: float = 1.0
+    # the kubelet's syncFrequency: how often configMap/secret/downwardAPI/projected volumes are brought up to date
+    sync_frequency: float = 60.0
     # the HTTPS server (logs, exec, metrics): port 0 picks a free one; without tls_cert_file a self-signed pair
     # is made under <root_dir>/pki; client certificates are verified against client_ca_file when set
     address: str = "0.0.0.0"
@@ -62,6 +64,8 @@ class KubeletConfig(ComponentConfig):
             raise KubeprovError(f"{source}: max_pods must be at least 1")
         if not self.node_lease_renew_interval > 0 or not self.node_status_update_frequency > 0:
             raise KubeprovError(f"{source}: node_lease_renew_interval and node_status_update_frequency must be > 0")
+        if not self.sync_frequency > 0:
+            raise KubeprovError(f"{source}: sync_frequency must be > 0")
         if self.node_lease_duration_seconds <= self.node_lease_renew_interval:
             raise KubeprovError(f"{source}: node_lease_duration_seconds must exceed node_lease_renew_interval")
         self._validate_server(source)

@@ -40,6 +40,8 @@ def resource_field_value(ref: Obj, container: Obj, allocatable: Mapping[str, str
         raise ValueError(f"invalid divisor {ref.get('divisor')!r} for {resource}")
     resources = container.get("resources") or {}
     value = (resources.get(kind) or {}).get(name)
+    if value is None and kind == "requests":
+        value = (resources.get("limits") or {}).get(name)  # the API's defaulting, for objects that skipped it
     if value is None and kind == "limits":
         value = allocatable.get(name)
     amount = _amount(value) if value is not None else Fraction(0)

@@ -69,6 +69,8 @@ class PodDeps:
     root: Path
     cluster_dns: dns.ClusterDNS = field(default_factory=dns.ClusterDNS)
     sync_interval: float = 1.0
+    # how often configMap/secret/downwardAPI/projected volume contents are brought up to date
+    volume_refresh: float = VOLUME_REFRESH_SECONDS
 
 
 @dataclass
@@ -327,10 +329,10 @@ class PodWorker:
                 self.pod_ip = self.deps.node_ip if host_net else await self.deps.network.setup(pod)
             if self.mounted is None:
                 self.mounted = await self.deps.volumes.setup(pod)
-                self._refresh_at = time.monotonic() + VOLUME_REFRESH_SECONDS
+                self._refresh_at = time.monotonic() + self.deps.volume_refresh
             elif time.monotonic() >= self._refresh_at:
                 await self.deps.volumes.refresh(pod)
-                self._refresh_at = time.monotonic() + VOLUME_REFRESH_SECONDS
+                self._refresh_at = time.monotonic() + self.deps.volume_refresh
             mounted = self.mounted
         except Exception as exc:
             self.event("Warning", "FailedMount" if "MountVolume" in str(exc) else "FailedCreatePodSandBox", str(exc))
@@ -561,7 +563,8 @@ class PodWorker:
                 container = next((c.spec for c in self.containers if c.name == named), None) or {}
                 if not container:
                     raise ValueError(f"container {named!r} not found in the pod")
-            return resource_field_value(ref, container, capacity(read_machine(self.deps.root), 1)[1])
+            allocatable = self.deps.volumes.config.node_allocatable or capacity(read_machine(self.deps.root), 1)[1]
+            return resource_field_value(ref, container, allocatable)
         if "fieldRef" in source:
             path = source["fieldRef"].get("fieldPath", "")
             meta = self.pod["metadata"]

@@ -97,3 +97,70 @@ async def test_fallback_to_logs_on_error_reports_the_log_tail_of_a_failed_contai
     pod = await finished(env, "fallback")
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["message"]) == (4, "it broke\n")
+
+
+# ---------------------------------------------------------------------------------------------- volumes
+
+
+@pytest.fixture
+async def fast_env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
+    async with running_kubelet(api_client, oci_registry, tmp_path, sync_frequency=1.0) as environment:
+        yield environment
+
+
+async def read_in(env: Env, pod: str, path: str) -> str:
+    status = await env.container_status(pod)
+    if not status or "running" not in status["state"]:
+        return "<not running>"
+    result = await env.kubelet.runtime.exec(status["containerID"].split("://", 1)[1], ["cat", path], timeout=10)
+    return result.stdout.decode()
+
+
+async def test_config_map_and_secret_volumes_follow_their_objects_but_sub_path_mounts_do_not(fast_env: Env) -> None:
+    env = fast_env
+    await env.client.create("v1", "configmaps", {"metadata": {"name": "conf"}, "data": {"k": "one"}}, env.ns)
+    await env.client.create("v1", "secrets", {"metadata": {"name": "sec"}, "stringData": {"s": "first"}}, env.ns)
+    await env.create_pod("vols", [{"name": "c", "image": BUSYBOX, "command": SLEEPER, "volumeMounts": [
+        {"name": "conf", "mountPath": "/conf"}, {"name": "sec", "mountPath": "/sec"},
+        {"name": "conf", "mountPath": "/pinned", "subPath": "k"}]}],
+        volumes=[{"name": "conf", "configMap": {"name": "conf"}}, {"name": "sec", "secret": {"secretName": "sec"}}])
+
+    async def shows(path: str, text: str) -> bool:
+        return await read_in(env, "vols", path) == text
+
+    assert await eventually(lambda: shows("/conf/k", "one"), timeout=60)
+    assert await shows("/sec/s", "first")
+    await env.client.patch("v1", "configmaps", "conf", {"data": {"k": "two"}}, env.ns)
+    await env.client.patch("v1", "secrets", "sec", {"stringData": {"s": "second"}}, env.ns)
+    assert await eventually(lambda: shows("/conf/k", "two"), timeout=30)
+    assert await eventually(lambda: shows("/sec/s", "second"), timeout=30)
+    assert await shows("/pinned", "one")
+
+
+async def test_secret_volumes_are_tmpfs_mounts(env: Env) -> None:
+    await env.client.create("v1", "secrets", {"metadata": {"name": "sec"}, "stringData": {"s": "x"}}, env.ns)
+    await env.create_pod("tmpfs", [{"name": "c", "image": BUSYBOX, "command": SLEEPER,
+                                    "volumeMounts": [{"name": "sec", "mountPath": "/sec"}]}],
+                         volumes=[{"name": "sec", "secret": {"secretName": "sec"}}])
+
+    async def mounts_when_running(env: Env) -> str | None:
+        table = await read_in(env, "tmpfs", "/proc/mounts")
+        return None if table == "<not running>" else table
+
+    table = await eventually(lambda: mounts_when_running(env), timeout=60)
+    assert any(line.split()[1:3] == ["/sec", "tmpfs"] for line in table.splitlines())
+
+
+async def test_downward_api_label_files_follow_the_pods_labels(fast_env: Env) -> None:
+    env = fast_env
+    await env.create_pod("labels", [{"name": "c", "image": BUSYBOX, "command": SLEEPER,
+                                     "volumeMounts": [{"name": "info", "mountPath": "/info"}]}],
+                         volumes=[{"name": "info", "downwardAPI": {"items": [
+                             {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}])
+
+    async def shows(text: str) -> bool:
+        return await read_in(env, "labels", "/info/labels") == text
+
+    assert await eventually(lambda: shows(""), timeout=60)
+    await env.client.patch("v1", "pods", "labels", {"metadata": {"labels": {"tier": "web"}}}, env.ns)
+    assert await eventually(lambda: shows('tier="web"'), timeout=30)

@@ -7,10 +7,9 @@ Pure functions: the manager fetches the objects; these apply ``items``, ``defaul
 from __future__ import annotations
 
 import base64
-import math
 from typing import Any
 
-from kubeprov.api.quantity import Quantity
+from kubeprov.kubelet.env import resource_field_value
 from kubeprov.kubelet.volumes.atomic_writer import FileProjection, Payload
 from kubeprov.kubelet.volumes.errors import VolumeError
 
@@ -100,19 +99,10 @@ def resource_value(pod: Obj, ref: Obj, node_allocatable: dict[str, str]) -> str:
     container = next((c for c in containers if c.get("name") == container_name), None)
     if container is None:
         raise VolumeError(f"container {container_name!r} not found for resourceFieldRef {resource}")
-    kind, _, name = resource.partition(".")
-    if kind not in ("limits", "requests") or not name:
-        raise VolumeError(f"unsupported container resource: {resource}")
-    resources = container.get("resources") or {}
-    amount = (resources.get(kind) or {}).get(name)
-    if amount is None and kind == "requests":
-        amount = (resources.get("limits") or {}).get(name)
-    if amount is None:
-        amount = node_allocatable.get(name, "0") if kind == "limits" else "0"
-    divisor = Quantity.parse(str(ref.get("divisor") or "1"))
-    if divisor.is_zero():
-        divisor = Quantity.parse("1")
-    return str(math.ceil(Quantity.parse(str(amount)).amount / divisor.amount))
+    try:
+        return resource_field_value(ref, container, node_allocatable)
+    except ValueError as exc:
+        raise VolumeError(str(exc)) from None
 
 
 def downward_payload(pod: Obj, items: list[Obj], default_mode: int, node_allocatable: dict[str, str]) -> Payload:
