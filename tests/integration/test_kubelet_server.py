@@ -37,8 +37,9 @@ LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
 @pytest.fixture
 async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
               apiserver: ApiServerForTest) -> AsyncIterator[Env]:
+    # the Node's InternalIP is loopback, so the API server's pods/log relay reaches this server too
     async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
-                               client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
+                               node_ip="127.0.0.1", client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
         yield environment
 
 
@@ -144,6 +145,19 @@ async def test_logs_plain_tail_timestamps_since_and_limit(env: Env, admin: aioht
     assert written is not None and abs(written / 1e9 - time.time()) < 300
     assert await logs(admin, env, "lines", "?sinceSeconds=3600") == (200, "one\ntwo\nthree\n")
     assert await logs(admin, env, "lines", "?sinceTime=2999-01-01T00:00:00Z") == (200, "")
+
+
+async def test_kubectl_logs_through_the_api_server_reaches_this_server(env: Env, apiserver: ApiServerForTest) -> None:
+    script = f"echo alpha; echo beta; {LOOP}"
+    await env.create_pod("relayed", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script]}])
+    await running_container(env, "relayed")
+
+    async def kubectl_logs(*args: str) -> str | None:
+        done = await asyncio.to_thread(apiserver.kubectl, "logs", "-n", env.ns, "relayed", *args)
+        return done.stdout if done.returncode == 0 and done.stdout.endswith("beta\n") else None
+
+    assert await eventually(kubectl_logs, timeout=30) == "alpha\nbeta\n"
+    assert await kubectl_logs("--tail=1") == "beta\n"
 
 
 async def _logs_are(session: aiohttp.ClientSession, env: Env, pod: str, expected: str) -> bool:
