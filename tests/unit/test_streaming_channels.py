@@ -66,9 +66,10 @@ def test_non_zero_exit_status_carries_the_code_as_an_exit_code_cause() -> None:
     assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "42"}]
 
 
-def test_exec_options_accept_the_legacy_input_and_output_names() -> None:
+def test_exec_options_accept_the_input_output_error_names_the_api_server_sends() -> None:
     opts = Options.from_query(MultiDict([("command", "ls"), ("command", "-l"), ("input", "1"), ("output", "1")]))
     assert (opts.command, opts.stdin, opts.stdout, opts.stderr) == (["ls", "-l"], True, True, False)
+    assert Options.from_query(MultiDict([("command", "ls"), ("error", "1")])).stderr
 
 
 def test_a_tty_turns_stderr_off() -> None:

@@ -43,7 +43,7 @@ def _flag(query: Any, *names: str) -> bool:
 @dataclass
 class Options:
     """The kubelet's remotecommand options: ``command`` (repeated), ``stdin``/``stdout``/``stderr``/``tty``, and
-    the old names ``input``/``output``."""
+    the names ``input``/``output``/``error`` the API server sends."""
 
     command: list[str]
     stdin: bool
@@ -54,7 +54,8 @@ class Options:
     @classmethod
     def from_query(cls, query: Any, exec_: bool = True) -> Options:
         opts = cls(command=list(query.getall("command", [])), stdin=_flag(query, "stdin", "input"),
-                   stdout=_flag(query, "stdout", "output"), stderr=_flag(query, "stderr"), tty=_flag(query, "tty"))
+                   stdout=_flag(query, "stdout", "output"), stderr=_flag(query, "stderr", "error"),
+                   tty=_flag(query, "tty"))
         if opts.tty:
             opts.stderr = False  # a terminal merges stderr into stdout
         if not (opts.stdin or opts.stdout or opts.stderr):
@@ -62,13 +63,6 @@ class Options:
         if exec_ and not opts.command:
             raise OptionsError("you must specify at least one command for the container")
         return opts
-
-
-class Runtime:
-    """What the runner needs from the container runtime (``ContainerRuntime`` satisfies it)."""
-
-    async def exec_stream(self, cid: str, argv: list[str], stdin: bool) -> asyncio.subprocess.Process: ...
-    async def exec_tty(self, cid: str, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]: ...
 
 
 async def run_exec(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int | None:

@@ -1,0 +1,111 @@
+"""The real kubectl's exec and port-forward through the session API server to an in-process kubelet: the API
+server splices the upgraded connection, so kubectl's own protocols (websocket v5.channel.k8s.io, SPDY/3.1 with
+v4.channel.k8s.io, SPDY-in-websocket port-forward, plain SPDY port-forward) reach the kubelet's streaming code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kubeprov.api.client import ApiClient
+from tests.integration.apiserver_fixture import ApiServerForTest
+from tests.integration.controller_env import eventually
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env, running_kubelet
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
+]
+
+
+@pytest.fixture
+async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
+              apiserver: ApiServerForTest) -> AsyncIterator[Env]:
+    # the Node's InternalIP is loopback, so the API server reaches this kubelet's server
+    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
+                               node_ip="127.0.0.1", client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
+        yield environment
+
+
+async def running_pod(env: Env, name: str, image: str = BUSYBOX) -> None:
+    command = {"command": ["sleep", "3600"]} if image == BUSYBOX else {}
+    await env.create_pod(name, [{"name": "c", "image": image, **command}])
+
+    async def running() -> bool:
+        status = await env.container_status(name)
+        return bool(status and "running" in status.get("state", {}))
+
+    assert await eventually(running, timeout=60)
+
+
+def kubectl_env(apiserver: ApiServerForTest, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env["HOME"] = str(apiserver.root)
+    env.update(extra)
+    return env
+
+
+async def kubectl(apiserver: ApiServerForTest, *args: str, input: str | None = None,
+                  **extra_env: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, ["kubectl", "--kubeconfig", str(apiserver.kubeconfig), *args], input=input,
+        capture_output=True, text=True, timeout=60, env=kubectl_env(apiserver, **extra_env), check=False)
+
+
+async def test_kubectl_exec_prints_output_and_exits_with_the_commands_code(
+        apiserver: ApiServerForTest, env: Env) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "ex", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert out.stdout == "hi\n"
+    assert "oops" in out.stderr
+    assert out.returncode == 3
+
+
+async def test_kubectl_exec_i_passes_stdin_until_its_end(apiserver: ApiServerForTest, env: Env) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "-i", "ex", "--", "cat", input="one\ntwo\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "one\ntwo\n"
+
+
+async def test_kubectl_exec_over_spdy_passes_stdin_output_and_exit_code(
+        apiserver: ApiServerForTest, env: Env) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "-i", "ex", "--", "sh", "-c", "cat; exit 4",
+                        input="over spdy\n", KUBECTL_REMOTE_COMMAND_WEBSOCKETS="false")
+    assert out.stdout == "over spdy\n"
+    assert out.returncode == 4, out.stderr
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+async def test_kubectl_port_forward_reaches_the_pods_port(apiserver: ApiServerForTest, env: Env,
+                                                          websockets: str) -> None:
+    await running_pod(env, "web", WEB)
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(apiserver.kubeconfig), "-n", env.ns, "port-forward", "pod/web",
+        "--address", "127.0.0.1", ":8080", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=kubectl_env(apiserver, KUBECTL_PORT_FORWARD_WEBSOCKETS=websockets))
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
+        assert match, line
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):  # two connections over the same session
+                async with http.get(f"http://127.0.0.1:{match.group(1)}/",
+                                    timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                    body = await resp.text()
+                assert resp.status == 200 and "web" in body
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
