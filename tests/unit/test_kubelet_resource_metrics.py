@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kubeprov.kubelet.server import cgroups
+from kubeprov.kubelet.server.metrics import POD_START_BUCKETS, KubeletMetrics, path_label
 from kubeprov.kubelet.server.promtext import go_float, histogram
 from kubeprov.kubelet.server.resource_metrics import ContainerUsage, PodUsage, Snapshot, render
 
@@ -164,3 +165,39 @@ def test_node_usage_from_proc_stat_and_meminfo() -> None:
     assert cgroups.node_cpu_seconds(stat, 100) == pytest.approx(1.7)
     meminfo = "MemTotal:  1000 kB\nMemFree:  200 kB\nInactive(file):  300 kB\n"
     assert cgroups.node_working_set(meminfo) == 500 * 1024
+
+
+@pytest.mark.parametrize(("path", "bucket"), [
+    ("/containerLogs/ns/p/c", "containerLogs"), ("/metrics", "metrics"), ("/metrics/resource", "metrics/resource"),
+    ("/metrics/other", "metrics"), ("/stats/summary", "stats"), ("/pods", "pods"), ("/nope/x", "other"), ("/", "other"),
+])
+def test_request_metrics_bucket_paths_like_the_kubelet(path: str, bucket: str) -> None:
+    assert path_label(path) == bucket
+
+
+def test_request_labels_mark_exec_long_running_and_bound_unknown_methods() -> None:
+    metrics = KubeletMetrics("n")
+    assert metrics.request_labels("POST", "/exec/ns/p/c") == ("true", "POST", "exec", "readwrite")
+    assert metrics.request_labels("BREW", "/pods") == ("false", "other", "pods", "readwrite")
+
+
+class FakeWorker:
+    def __init__(self, uid: str, start: str, running: bool) -> None:
+        self.uid = uid
+        state = {"running": {}} if running else {"waiting": {}}
+        self.pod = {"spec": {"containers": [{"name": "c"}]},
+                    "status": {"startTime": start, "containerStatuses": [{"name": "c", "state": state}]}}
+
+
+def test_pod_start_duration_is_observed_once_per_pod_from_its_start_time() -> None:
+    metrics = KubeletMetrics("n")
+    metrics.sample_pod_starts([FakeWorker("adopted", "2026-01-01T00:00:00Z", True)], now=1767225700.0)
+    assert metrics.pod_start.count == 0  # running before sampling began
+    new = FakeWorker("new", "2026-01-01T00:01:00Z", False)
+    metrics.sample_pod_starts([new], now=1767225661.0)
+    assert metrics.pod_start.count == 0
+    new.pod["status"]["containerStatuses"][0]["state"] = {"running": {}}
+    metrics.sample_pod_starts([new], now=1767225663.0)
+    metrics.sample_pod_starts([new], now=1767225670.0)
+    assert (metrics.pod_start.count, metrics.pod_start.total) == (1, 3.0)
+    assert metrics.pod_start.counts[POD_START_BUCKETS.index(3)] == 1

@@ -19,7 +19,12 @@ from kubeprov.kubelet.server.promtext import family, histogram, sample
 POD_START_BUCKETS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200,
                      1800, 2700, 3600)
 CONTAINER_STATES = ("created", "exited", "running", "unknown")
-LONG_RUNNING = ("containerLogs", "exec", "attach", "portForward")
+# the kubelet's request buckets (anything else is "other"), and the ones it counts as long-running
+PATH_BUCKETS = frozenset({"attach", "configz", "containerLogs", "cri", "debug", "exec", "healthz", "logs", "metrics",
+                          "metrics/cadvisor", "metrics/probes", "metrics/resource", "pods", "portForward", "run",
+                          "runningpods", "spec", "stats"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+LONG_RUNNING = frozenset({"exec", "attach", "debug"})
 
 
 @dataclass
@@ -41,8 +46,13 @@ class Histogram:
 
 
 def path_label(path: str) -> str:
-    """The kubelet's ``path`` label: the first segment of the URL path (``containerLogs``, ``metrics``...)."""
-    return path.strip("/").split("/", 1)[0]
+    """The kubelet's ``path`` label: the first segment of the URL path (``containerLogs``, ``pods``...), two for
+    the metrics endpoints (``metrics/resource``), ``other`` for anything unknown (labels stay bounded)."""
+    parts = path.strip("/").split("/")
+    two = "/".join(parts[:2])
+    if two in PATH_BUCKETS:
+        return two
+    return parts[0] if parts[0] in PATH_BUCKETS else "other"
 
 
 class KubeletMetrics:
@@ -56,6 +66,7 @@ class KubeletMetrics:
 
     def request_labels(self, method: str, path: str) -> tuple[str, str, str, str]:
         segment = path_label(path)
+        method = method if method in METHODS else "other"
         return ("true" if segment in LONG_RUNNING else "false", method, segment, "readwrite")
 
     def sample_pod_starts(self, workers: list[Any], now: float | None = None) -> None:
