@@ -104,6 +104,14 @@ async def test_a_request_without_credentials_is_401_unauthorized(env: Env) -> No
     assert (body["kind"], body["reason"], body["message"]) == ("Status", "Unauthorized", "Unauthorized")
 
 
+async def test_the_streaming_routes_are_behind_the_same_authentication(env: Env, admin: aiohttp.ClientSession) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=unverified_ssl())) as session:
+        async with session.post(url(env, f"/exec/{env.ns}/missing/c?command=true")) as response:
+            assert response.status == 401
+    async with admin.post(url(env, f"/exec/{env.ns}/missing/c?command=true")) as response:
+        assert response.status == 404  # past authorization, the streaming handler answers for the pod
+
+
 async def test_a_token_whose_user_lacks_rbac_is_403_with_the_kubelets_wording(env: Env) -> None:
     await env.client.create("v1", "serviceaccounts", {"metadata": {"name": "nobody"}}, env.ns)
     request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
