@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kubeprov.errors import KubeprovError
 from kubeprov.etcd import EtcdServerTLS, LocalEtcd, LocalEtcdError
-from kubeprov.lifecycle.devnode import NODE_COMPONENTS, preflight, start_node, stop_node
+from kubeprov.lifecycle.devnode import node_components, preflight, start_node, stop_node
 from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable
 from kubeprov.pki import generate_pki
 from kubeprov.pki.spec import NodeSpec, PkiSpec
@@ -79,7 +79,7 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     names = {r.name for r in table.running()}
     wanted = {"etcd", "apiserver", "scheduler", "controller-manager"} | ({"hollow-nodes"} if hollow_nodes else set())
     wanted |= set(STANDBYS.values()) if standby else set()
-    wanted |= NODE_COMPONENTS if kubelet else set()
+    wanted |= node_components() if kubelet else set()
     if wanted <= names and kubeconfig.exists():
         return DevCluster(directory, url, kubeconfig)
     if kubelet:

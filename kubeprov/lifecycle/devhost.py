@@ -52,6 +52,10 @@ class NodeHost:
         return f"10.244.{self.slot}.0/24"
 
     @property
+    def proxy_table(self) -> str:
+        return f"kpdev{self.slot}-proxy"
+
+    @property
     def cgroup_parent(self) -> str:
         return f"/kubeprov-dev{self.slot}"
 
@@ -136,6 +140,13 @@ def claim(directory: Path) -> NodeHost:
                         "stop other dev clusters with `kubeprov dev down --dir ...`")
 
 
+def mounts_under(folder: Path) -> list[str]:
+    """Mount points inside ``folder``, deepest first (the order to unmount them)."""
+    prefix = f"{folder}/"
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+
 def release(host: NodeHost) -> list[str]:
     """Remove the slot's bridge, dummy interface, cgroups and run dir; returns what was removed."""
     from kubeprov.kubelet.runtime.manager import remove_cgroup
@@ -145,8 +156,17 @@ def release(host: NodeHost) -> list[str]:
         if link_exists(name) and _ip("link", "del", name).returncode == 0:
             removed.append(f"interface {name}")
     remove_cgroup(host.cgroup_parent)
+    table = ("ip", host.proxy_table)
+    if subprocess.run(["nft", "list", "table", *table], capture_output=True, check=False).returncode == 0:
+        subprocess.run(["nft", "delete", "table", *table], capture_output=True, check=False)
+        removed.append(f"nft table {host.proxy_table}")
     if host.run_dir.exists():
-        shutil.rmtree(host.run_dir, ignore_errors=True)
+        # only namespace pins live there; never delete through a mount
+        for point in mounts_under(host.run_dir):
+            subprocess.run(["umount", point], capture_output=True, check=False)
+        if mounts_under(host.run_dir):
+            raise KubeprovError(f"{host.run_dir} still has mounts: {', '.join(mounts_under(host.run_dir))}")
+        shutil.rmtree(host.run_dir)
         removed.append(f"run dir {host.run_dir}")
     (Path(host.directory) / "node.json").unlink(missing_ok=True)
     return removed

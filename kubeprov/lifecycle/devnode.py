@@ -53,7 +53,7 @@ def ports(directory: Path) -> dict[str, int]:
     path = directory / "ports.json"
     known: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    for name in ("registry", "kubelet", "kubelet-health", "dns-health"):
+    for name in ("registry", "kubelet", "kubelet-health", "dns-health", "proxy-health"):
         if name not in known:
             known[name] = free_port()
             changed = True
@@ -83,11 +83,34 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
         node_ip=host.node_ip, root_dir=str(directory / "kubelet"), run_dir=str(host.run_dir),
         cgroup_parent=host.cgroup_parent, pod_cidr=host.pod_cidr, cni_bridge=host.bridge,
         cluster_dns=[host.dns_ip], cluster_domain="cluster.local",
-        registries=registries_config(registry.address)))
-    start_process(table, "kubelet", [sys.executable, "-m", "kubeprov.kubelet", "--config", str(kubelet_config)],
-                  logs / "kubelet.log", str(kubelet_config))
-    wait_node_ready(admin_kubeconfig, NODE, logs / "kubelet.log")
+        registries=registries_config(registry.address),
+        # HTTPS on the node address only (the API server dials the InternalIP); callers' client
+        # certificates (the API server's apiserver-kubelet-client) checked against the cluster CA
+        address=host.node_ip, port=chosen["kubelet"], client_ca_file=str(directory / "pki" / "ca.crt"),
+        health_port=chosen["kubelet-health"]))
+    pid = start_process(table, "kubelet", [sys.executable, "-m", "kubeprov.kubelet", "--config",
+                                           str(kubelet_config)], logs / "kubelet.log", str(kubelet_config))
+    wait_node_ready(admin_kubeconfig, NODE, logs / "kubelet.log", pid, (host.node_ip, chosen["kubelet"]))
+    if proxy_available():
+        proxy_config = directory / "proxy.yaml"
+        atomic_write(proxy_config, render(
+            "proxy.yaml.j2", kubeconfig=directory / "kubeconfigs" / "proxy.conf", node_name=NODE,
+            cluster_cidr=host.pod_cidr, nodeport_addresses=[f"{host.node_ip}/32"], health_port=chosen["proxy-health"],
+            table=host.proxy_table))
+        start_process(table, "proxy", [sys.executable, "-m", "kubeprov.proxy", "--config", str(proxy_config)],
+                      logs / "proxy.log", str(proxy_config))
     return host
+
+
+def proxy_available() -> bool:
+    """The service proxy joins the node once its package can serve (it is optional until then)."""
+    import importlib.util
+
+    return importlib.util.find_spec("kubeprov.proxy.sync") is not None
+
+
+def node_components() -> frozenset[str]:
+    return NODE_COMPONENTS | ({"proxy"} if proxy_available() else set())
 
 
 async def ensure_dns_service(kubeconfig: Path) -> None:
@@ -105,6 +128,12 @@ async def ensure_dns_service(kubeconfig: Path) -> None:
                            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
                            {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
     async with ApiClient.from_kubeconfig(kubeconfig, user_agent="kubeprov-dev") as client:
+        try:
+            await client.get("v1", "services", "kube-dns", "kube-system")
+            return
+        except StatusError as err:
+            if err.code != 404:
+                raise KubeprovError(f"cannot read the kube-dns Service: {err}") from None
         try:
             await client.create("v1", "services", body, "kube-system")
         except StatusError as err:
@@ -134,7 +163,10 @@ def wait_dns(address: str, log: Path, timeout: float = 30.0) -> None:
     raise KubeprovError(f"the cluster DNS did not answer on {address}:53 within {timeout:g}s", f"see {log}")
 
 
-def wait_node_ready(kubeconfig: Path, name: str, log: Path, timeout: float = NODE_READY_TIMEOUT) -> None:
+def wait_node_ready(kubeconfig: Path, name: str, log: Path, pid: int, server: tuple[str, int],
+                    timeout: float = NODE_READY_TIMEOUT) -> None:
+    """Until the Node is Ready and the kubelet's HTTPS ``server`` accepts connections (it starts last), while
+    ``pid`` runs: a kubelet that dies during start fails `dev up` at once, not later with a stale Ready Node."""
     from kubeprov.api.client import ApiClient
     from kubeprov.api.status import StatusError
 
@@ -147,13 +179,33 @@ def wait_node_ready(kubeconfig: Path, name: str, log: Path, timeout: float = NOD
         return any(c.get("type") == "Ready" and c.get("status") == "True"
                    for c in (node.get("status") or {}).get("conditions") or [])
 
+    def serving() -> bool:
+        try:
+            socket.create_connection(server, timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def alive() -> bool:
+        return Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid)
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if asyncio.run(ready()):
+    while time.monotonic() < deadline and alive():
+        if serving() and asyncio.run(ready()):
             return
         time.sleep(0.5)
+    what = "became Ready" if alive() else "kept running"
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
-    raise KubeprovError(f"node {name} did not become Ready within {timeout:g}s", f"{log} ends with:\n{tail}")
+    raise KubeprovError(f"the kubelet of node {name} never {what} (waited up to {timeout:g}s)",
+                        f"{log} ends with:\n{tail}")
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
 
 
 def stop_node(directory: Path) -> list[str]:
@@ -166,8 +218,10 @@ def stop_node(directory: Path) -> list[str]:
     if config.exists():
         done = subprocess.run([sys.executable, "-m", "kubeprov.kubelet", "--config", str(config),
                                "--remove-all-pods"], capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode == 0:
-            removed.append(done.stdout.strip() or "pods")
-        else:
-            removed.append(f"pods: cleanup failed ({done.stderr.strip()[-300:]})")
+        if done.returncode != 0:
+            # keep node.json and the interfaces: a later `dev down` retries the whole cleanup
+            tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise KubeprovError(f"the pods of node {NODE} could not be removed: {tail[0]}",
+                                f"fix that, then run `kubeprov dev down --dir {directory}` again")
+        removed.append(done.stdout.strip() or "pods")
     return removed + release(host)

@@ -22,6 +22,7 @@ from kubeprov.etcd import EtcdClient, EtcdServerTLS, EtcdTLS, LocalEtcd
 from kubeprov.pki import NodeSpec, PkiSpec, generate_pki
 from tests.integration.apiserver_fixture import ApiServerForTest, start_apiserver
 from tests.integration.dev_cluster import DevClusterForTest, start_dev_cluster
+from tests.integration.kubelet_cluster import NEEDS_ROOT, KubeletClusterForTest, start_kubelet_cluster
 
 ETCD_MEMBER = NodeSpec("etcd-test", ("127.0.0.1",))
 
@@ -137,6 +138,14 @@ async def api_client(apiserver: ApiServerForTest) -> AsyncIterator[ApiClient]:
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevClusterForTest]:
     """`kubeprov dev up --hollow-nodes 5` for the session: acceptance tests use namespaces of their own."""
     yield from start_dev_cluster(tmp_path_factory.mktemp("devcluster"))
+
+
+@pytest.fixture(scope="session")
+def kubelet_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeletClusterForTest]:
+    """`kubeprov dev up --kubelet` for the session: a real node ``dev`` on this host (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip(reason=NEEDS_ROOT)
+    yield from start_kubelet_cluster(tmp_path_factory.mktemp("kubeletcluster"))
 
 
 @pytest.fixture
