@@ -104,6 +104,18 @@ async def test_a_request_without_credentials_is_401_unauthorized(env: Env) -> No
     assert (body["kind"], body["reason"], body["message"]) == ("Status", "Unauthorized", "Unauthorized")
 
 
+async def test_with_anonymous_auth_a_bare_request_is_system_anonymous_and_rbac_decides(
+        api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> None:
+    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
+                               anonymous_auth=True) as anonymous_env:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=unverified_ssl())) as session:
+            async with session.get(url(anonymous_env, "/metrics/resource")) as response:
+                assert response.status == 403
+                body = await response.json()
+    assert body["message"] == ("Forbidden (user=system:anonymous, verb=get, resource=nodes, "
+                               "subresource(s)=[metrics])")
+
+
 async def test_the_streaming_routes_are_behind_the_same_authentication(env: Env, admin: aiohttp.ClientSession) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=unverified_ssl())) as session:
         async with session.post(url(env, f"/exec/{env.ns}/missing/c?command=true")) as response:

@@ -23,6 +23,7 @@ from kubeprov.kubelet.server import auth, resource_metrics, tls
 from kubeprov.kubelet.server.logs import LogRequestError, container_logs_handler
 from kubeprov.kubelet.server.metrics import KubeletMetrics
 from kubeprov.kubelet.server.promtext import CONTENT_TYPE
+from kubeprov.kubelet.streaming.routes import streaming_routes
 
 log = logging.getLogger(__name__)
 SAMPLE_INTERVAL = 1.0
@@ -30,12 +31,6 @@ SAMPLE_INTERVAL = 1.0
 
 def status_response(body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=int(body.get("code", 500)))
-
-
-def _streaming_routes(kubelet: Any) -> list[web.RouteDef]:
-    from kubeprov.kubelet.streaming.routes import streaming_routes
-
-    return streaming_routes(kubelet)
 
 
 class KubeletServer:
@@ -66,7 +61,7 @@ class KubeletServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/metrics/resource", self._resource_metrics)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs_handler(self.kubelet))
-        app.router.add_routes(_streaming_routes(self.kubelet))
+        app.router.add_routes(streaming_routes(self.kubelet))
         return app
 
     async def start(self) -> None:

@@ -124,7 +124,6 @@ def parse_options(query: Mapping[str, str], now_ns: int | None = None) -> LogOpt
         since_ns = stamp_ns(since_time)
         if since_ns is None:
             raise LogRequestError(400, "BadRequest", f"invalid sinceTime {since_time!r}: expected an RFC 3339 time")
-        since_ns -= since_ns % 1_000_000_000  # metav1.Time carries whole seconds
     return LogOptions(follow=_bool(merged, "follow"), previous=_bool(merged, "previous"),
                       timestamps=_bool(merged, "timestamps"), tail_lines=tail_lines, since_ns=since_ns,
                       limit_bytes=limit_bytes)
