@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from kubeprov.api.client import ApiClient
-from kubeprov.kubelet.server.logs import stamp_ns
+from kubeprov.kubelet.server.logs import LogFormatter, LogOptions, LogRequestError, parse_options, stamp_ns, tail_start
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import eventually
 from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
@@ -265,3 +265,47 @@ async def test_resource_metrics_give_the_containers_working_set_from_its_cgroup(
     assert re.search(rf'^pod_memory_working_set_bytes\{{namespace="{env.ns}",pod="web"\}} \S+ \d+$', text, re.M)
     assert re.search(r"^node_memory_working_set_bytes \S+ \d+$", text, re.M)
     assert re.search(r"^resource_scrape_error 0$", text, re.M)
+
+
+# ---------------------------------------------------------------------------------------------- log format rules
+
+
+CRI = (b"2026-01-01T00:00:01.5Z stdout F one\n"
+       b"2026-01-01T00:00:02Z stdout P par\n"
+       b"2026-01-01T00:00:03Z stdout F tial\n"
+       b"2026-01-01T00:00:04.000000001Z stderr F err\n")
+
+
+def test_partial_pieces_join_into_one_line_stamped_with_its_first_piece() -> None:
+    assert LogFormatter(LogOptions()).format_all(CRI) == b"one\npartial\nerr\n"
+    assert LogFormatter(LogOptions(timestamps=True)).format_all(CRI) == (
+        b"2026-01-01T00:00:01.5Z one\n2026-01-01T00:00:02Z partial\n2026-01-01T00:00:04.000000001Z err\n")
+
+
+def test_since_drops_earlier_lines_and_limit_bytes_cuts_mid_line() -> None:
+    since = stamp_ns("2026-01-01T00:00:03Z")
+    assert LogFormatter(LogOptions(since_ns=since)).format_all(CRI) == b"tial\nerr\n"
+    assert LogFormatter(LogOptions(limit_bytes=6)).format_all(CRI) == b"one\npa"
+
+
+def test_tail_counts_lines_of_the_file_from_its_end() -> None:
+    assert CRI[tail_start(CRI, 1):] == CRI.splitlines(keepends=True)[-1]
+    assert tail_start(CRI, 10) == 0 and tail_start(CRI, 0) == len(CRI)
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ({"tailLines": "-1"}, 422), ({"limitBytes": "0"}, 422), ({"sinceSeconds": "0"}, 422),
+    ({"sinceSeconds": "5", "sinceTime": "2026-01-01T00:00:00Z"}, 422), ({"follow": "maybe"}, 400),
+    ({"sinceTime": "yesterday"}, 400),
+])
+def test_bad_log_options_are_refused_like_the_kubelet(query: dict[str, str], code: int) -> None:
+    with pytest.raises(LogRequestError) as caught:
+        parse_options(query)
+    assert caught.value.code == code
+
+
+def test_log_options_are_read_like_pod_log_options() -> None:
+    options = parse_options({"follow": "true", "tail": "3", "sinceSeconds": "10", "timestamps": "1"}, now_ns=10**12)
+    assert options == LogOptions(follow=True, timestamps=True, tail_lines=3, since_ns=10**12 - 10**10)
+    assert parse_options({"tail": "all", "tailLines": "2"}).tail_lines is None
+    assert parse_options({"sinceTime": "2026-01-01T01:00:00.25+01:00"}).since_ns == stamp_ns("2026-01-01T00:00:00.25Z")
