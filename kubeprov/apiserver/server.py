@@ -17,7 +17,7 @@ from aiohttp import web
 from kubeprov import __version__
 from kubeprov.api import status
 from kubeprov.api.status import StatusError
-from kubeprov.apiserver import discovery
+from kubeprov.apiserver import discovery, metrics_api
 from kubeprov.apiserver.admission import Admission, admission_settings
 from kubeprov.apiserver.apply import FieldManager, SchemaStore
 from kubeprov.apiserver.audit import AuditLog
@@ -102,6 +102,9 @@ class ApiServer:
     def __init__(self, config: ApiServerConfig) -> None:
         self.config = config
         self.registry = Registry(builtin_resources())
+        for metrics_type in metrics_api.resource_types():  # served from scraped usage, never stored
+            self.registry.add(metrics_type)
+        self.metrics_scraper: metrics_api.Scraper | None = None
         self.metrics = Metrics()
         self.etcd: EtcdClient | None = None
         self.store: Store | None = None
@@ -168,6 +171,8 @@ class ApiServer:
         self.compactor.start()
         self.subresources = Subresources(self.objects, self._token_issuer())
         self.connect = connect_handlers(self.config, self.store, self.cache, self.registry)
+        self.metrics_api, self.metrics_scraper = metrics_api.metrics_service(self.config, self.cache, self.registry)
+        self.metrics_scraper.start()
         await self._bootstrap()
         app = web.Application(client_max_size=negotiate.MAX_BODY + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -183,6 +188,8 @@ class ApiServer:
         log.info("serving on %s:%s", self.config.bind_address, self.port)
 
     async def stop(self) -> None:
+        if self.metrics_scraper is not None:
+            await self.metrics_scraper.stop()
         crds = getattr(self, "crds", None)
         if crds is not None:
             await crds.stop()
@@ -325,6 +332,8 @@ class ApiServer:
         call = Call(info=info, rt=rt, query=request.query, accept=accept, user=user,
                     user_agent=request.headers.get("User-Agent", ""),
                     content_type=request.headers.get("Content-Type", ""))
+        if rt.group == metrics_api.GROUP:
+            return await self.metrics_api.serve(request, call)
         if info.subresource:
             return await self._subresource(request, call)
         return await self._resource(request, call)

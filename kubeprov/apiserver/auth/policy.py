@@ -545,6 +545,9 @@ def default_cluster_roles() -> list[dict]:
         ),
         cluster_role("system:aggregate-to-edit", _aggregate_to_edit_rules(), labels={AGGREGATE_TO_EDIT: "true"}),
         cluster_role("system:aggregate-to-view", _aggregate_to_view_rules(), labels={AGGREGATE_TO_VIEW: "true"}),
+        # what metrics-server's manifest adds: admin, edit and view may read resource metrics
+        cluster_role("system:aggregated-metrics-reader", [rule(READ, ("metrics.k8s.io",), ("pods", "nodes"))],
+                     labels={AGGREGATE_TO_ADMIN: "true", AGGREGATE_TO_EDIT: "true", AGGREGATE_TO_VIEW: "true"}),
         cluster_role(
             "system:heapster",
             [
