@@ -42,8 +42,8 @@ class Streaming:
     def url(self, path: str, scheme: str = "ws") -> str:
         return f"{scheme}://127.0.0.1:{self.server.port}{path}"
 
-    async def running_pod(self, name: str, containers: list[dict[str, Any]] | None = None) -> None:
-        await self.env.create_pod(name, containers or SLEEPER)
+    async def running_pod(self, name: str, containers: list[dict[str, Any]] | None = None, **spec: Any) -> None:
+        await self.env.create_pod(name, containers or SLEEPER, **spec)
 
         async def running() -> bool:
             status = await self.env.container_status(name)
@@ -236,3 +236,55 @@ async def spdy_client(streaming: Streaming, path: str, protocol: str
         await session.go_away()
         runner.cancel()
         writer.close()
+
+
+ECHOER = [{"name": "c", "image": BUSYBOX, "stdin": True, "stdinOnce": True,
+           "command": ["sh", "-c", 'while read line; do echo "echo:$line"; done; echo bye']}]
+
+
+async def test_attach_writes_to_the_containers_stdin_and_streams_its_output(streaming: Streaming) -> None:
+    await streaming.running_pod("at", ECHOER)
+    url = streaming.url(f"/attach/{streaming.env.ns}/at/c?stdin=true&stdout=true&stderr=true")
+
+    def attach() -> str:
+        client = WSClient(Configuration(), url, headers=None, capture_all=True)
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "echo:hi" not in seen and time.monotonic() < deadline:
+            client.write_stdin("hi\n")
+            client.update(timeout=1)
+            seen += client.read_stdout(timeout=1)
+        client.close()
+        return seen
+
+    assert "echo:hi" in await asyncio.to_thread(attach)
+
+
+async def test_stdin_once_closes_the_containers_input_when_the_first_attach_ends(streaming: Streaming) -> None:
+    await streaming.running_pod("at", ECHOER, restartPolicy="Never")
+    url = streaming.url(f"/attach/{streaming.env.ns}/at/c?stdin=true&stdout=true")
+
+    def attach() -> WSClient:
+        client = WSClient(Configuration(), url, headers=None, capture_all=True)
+        client.write_stdin("last\n")
+        client.close_channel(0)  # v5: end of our input
+        client.run_forever(timeout=30)
+        return client
+
+    client = await asyncio.to_thread(attach)
+    assert client.returncode == 0  # before read_all, which empties every channel
+    assert client.read_all().endswith("bye\n")
+
+    async def succeeded() -> bool:
+        return (await streaming.env.pod("at")).get("status", {}).get("phase") == "Succeeded"
+
+    assert await eventually(succeeded, timeout=30)
+
+
+async def test_attach_with_stdin_to_a_container_without_stdin_is_a_400(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(streaming.url(f"/attach/{streaming.env.ns}/ex/c?stdin=1&stdout=1", "http")) as resp:
+            body = await resp.json()
+    assert resp.status == 400
+    assert body["message"] == "container c does not have stdin: true, so attach cannot write to it"

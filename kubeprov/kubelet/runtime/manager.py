@@ -218,7 +218,8 @@ class ContainerRuntime:
                 users=UserDB.from_rootfs(fs.target),
             )
             (directory / "config.json").write_text(json.dumps(build_spec(cfg), indent=1))
-            await self.runc.create(cid, directory, directory, Path(log_path), cgroups_path)
+            await self.runc.create(cid, directory, directory, Path(log_path), cgroups_path,
+                                   stdin=bool(container.get("stdin")))
         except Exception:
             await self._discard(cid)
             raise
@@ -332,6 +333,12 @@ class ContainerRuntime:
     ) -> ExecResult:
         """ExecSync: run ``argv`` in the running container with the container's env and user."""
         return await self.runc.exec(cid, argv, stdin=stdin, timeout=timeout)
+
+    def stdin_fifo(self, cid: str) -> Path | None:
+        """The FIFO the shim gave a ``stdin: true`` container as its stdin (None otherwise); writing
+        "close" to the ``-ctl`` FIFO next to it ends that stdin (stdinOnce)."""
+        fifo = self._dir(cid) / "stdin"
+        return fifo if fifo.exists() else None
 
     async def exec_stream(self, cid: str, argv: list[str], stdin: bool = True) -> asyncio.subprocess.Process:
         """A streaming exec with pipes (``kubectl exec`` without a tty): the caller owns stdin/stdout/stderr."""

@@ -1,10 +1,11 @@
 """Our container shim: one small daemon per container that outlives the kubelet.
 
-It runs ``runc create`` with pipes for the container's stdout/stderr, becomes the container's parent
-(child subreaper), writes every output line to the container's log file in the CRI format
-(``<RFC3339Nano> stdout|stderr F|P <text>``), and when the container's init exits records the exit
-status (and whether the memory cgroup OOM-killed it) in ``exit.json`` next to the bundle. The kubelet
-only reads files, so a restarted kubelet re-adopts running containers and still sees their exit codes.
+It runs ``runc create`` with pipes for the container's stdout/stderr (and with ``--stdin`` a FIFO as its stdin,
+which attach writes to), becomes the container's parent (child subreaper), writes every output line to the
+container's log file in the CRI format (``<RFC3339Nano> stdout|stderr F|P <text>``), and when the container's
+init exits records the exit status (and whether the memory cgroup OOM-killed it) in ``exit.json`` next to the
+bundle. The kubelet only reads files, so a restarted kubelet re-adopts running containers and still sees their
+exit codes.
 
 Standard library only and run as a script (``python shim.py ...``), so it starts fast and does not
 depend on the kubelet's package state once running.
@@ -23,6 +24,8 @@ import time
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
+STDIN_FIFO = "stdin"  # the container's stdin (containers with stdin: true): attach writes here
+STDIN_CONTROL = "stdin-ctl"  # "close" ends the container's stdin (stdinOnce, after the first attach)
 MAX_LINE = 16 * 1024  # containerd's CRI buffer: longer lines are split into P(artial) entries
 EXIT_FILE = "exit.json"
 PID_FILE = "init.pid"
@@ -127,6 +130,31 @@ def exit_code(status: int) -> tuple[int, int]:
     return os.WEXITSTATUS(status), 0
 
 
+def open_stdin(state: Path) -> tuple[int, int]:
+    """The container's stdin as a FIFO in its state dir: (read end for the container, our write end). Holding
+    a write end keeps the container from reading EOF while nobody is attached."""
+    fifo = state / STDIN_FIFO
+    os.mkfifo(fifo, 0o600)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    keep = os.open(fifo, os.O_WRONLY)
+    os.set_blocking(read_end, True)
+    return read_end, keep
+
+
+def serve_stdin_control(state: Path, keep: int) -> None:
+    """Wait for "close" on the control FIFO, then drop our write end: once the attached writer goes too, the
+    container reads EOF."""
+    control = state / STDIN_CONTROL
+    os.mkfifo(control, 0o600)
+    fd = os.open(control, os.O_RDWR)  # read-write: never EOF while we wait
+    with os.fdopen(fd, "rb", buffering=0) as commands:
+        while True:
+            line = commands.readline()
+            if not line or line.strip() == b"close":
+                os.close(keep)
+                return
+
+
 def run(args: argparse.Namespace, ready: int) -> int:
     state = Path(args.state)
     (state / SHIM_PID_FILE).write_text(str(os.getpid()))
@@ -136,8 +164,14 @@ def run(args: argparse.Namespace, ready: int) -> int:
     err_r, err_w = os.pipe()
     cmd = [args.runc, "--root", args.root, "--log", str(state / RUNC_LOG), "--log-format", "json"]
     cmd += ["create", "--bundle", args.bundle, "--pid-file", str(state / PID_FILE), args.id]
-    with open(os.devnull, "rb") as devnull:
-        create = subprocess.Popen(cmd, stdin=devnull, stdout=out_w, stderr=err_w, close_fds=True)
+    if args.stdin:
+        stdin_r, keep = open_stdin(state)
+        create = subprocess.Popen(cmd, stdin=stdin_r, stdout=out_w, stderr=err_w, close_fds=True)
+        os.close(stdin_r)
+        threading.Thread(target=serve_stdin_control, args=(state, keep), daemon=True).start()
+    else:
+        with open(os.devnull, "rb") as devnull:
+            create = subprocess.Popen(cmd, stdin=devnull, stdout=out_w, stderr=err_w, close_fds=True)
     os.close(out_w)
     os.close(err_w)
     writer = CRILogWriter(Path(args.log))
@@ -183,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="container shim (runc create, CRI log, exit status)")
     for name in ("runc", "root", "bundle", "id", "log", "state", "cgroups-path"):
         parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--stdin", action="store_true", help="give the container a stdin FIFO for attach")
     args = parser.parse_args(argv)
     ready_r, ready_w = os.pipe()
     if os.fork() > 0:

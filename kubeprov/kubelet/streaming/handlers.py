@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from kubeprov.kubelet.streaming import portforward, spdy
+from kubeprov.kubelet.streaming.attach import run_attach
 from kubeprov.kubelet.streaming.channels import (
     CLOSE,
     ERROR,
@@ -70,7 +71,17 @@ async def serve_exec(request: web.Request, runtime: Any, container: Any) -> web.
 
 
 async def serve_attach(request: web.Request, kubelet: Any, container: Any) -> web.StreamResponse:
-    raise BadRequest("attach is not supported by this kubelet yet")
+    opts = _options(request, exec_=False)
+    worker = kubelet.pod_worker(request.match_info["namespace"], request.match_info["pod"])
+    name = request.match_info["container"]
+    spec = next((c.spec for c in worker.containers if c.name == name), {}) if worker is not None else {}
+    if opts.stdin and not spec.get("stdin"):
+        raise BadRequest(f"container {name} does not have stdin: true, so attach cannot write to it")
+
+    async def run(session: StreamSession) -> None:
+        await run_attach(kubelet.runtime, container, spec, opts, session)
+
+    return await serve_remotecommand(request, opts, run)
 
 
 def offered_protocols(request: web.Request) -> list[str]:
@@ -225,6 +236,7 @@ async def _remotecommand_spdy(request: web.Request, opts: Options, run: Any) -> 
                 await stream.write(data)
 
         io = StreamSession(send, status_json=version >= 4)
+        runner.add_done_callback(lambda _: io.gone.set())
         pumps = [asyncio.create_task(_spdy_stdin(streams.get("stdin"), io)),
                  asyncio.create_task(_spdy_resize(streams.get("resize"), io))]
         try:
@@ -288,3 +300,4 @@ async def _read_ws(sock: ChannelSocket, session: StreamSession) -> None:
     finally:
         if stdin_open:
             await session.stdin.put(None)
+        session.gone.set()

@@ -54,6 +54,8 @@ class StreamSession:
     status_json: bool = True
     stdin: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     resizes: asyncio.Queue[TerminalSize] = field(default_factory=asyncio.Queue)
+    #: set by the transport when the client's connection is over
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def stdout(self, data: bytes) -> None:
         await self.send(STDOUT, data)
