@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from kubeprov.api.client import ApiClient
+from kubeprov.kubelet.server.auth import User, WebhookAuth, request_attributes
 from kubeprov.kubelet.server.logs import LogFormatter, LogOptions, LogRequestError, parse_options, stamp_ns, tail_start
 from tests.integration.apiserver_fixture import ApiServerForTest
-from tests.integration.controller_env import eventually
+from tests.integration.controller_env import delete_if_present, eventually, new_namespace
 from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
 
 pytestmark = [
@@ -309,3 +310,25 @@ def test_log_options_are_read_like_pod_log_options() -> None:
     assert options == LogOptions(follow=True, timestamps=True, tail_lines=3, since_ns=10**12 - 10**10)
     assert parse_options({"tail": "all", "tailLines": "2"}).tail_lines is None
     assert parse_options({"sinceTime": "2026-01-01T01:00:00.25+01:00"}).since_ns == stamp_ns("2026-01-01T00:00:00.25Z")
+
+
+async def test_a_kubelet_with_node_credentials_may_ask_for_token_and_access_reviews(
+        apiserver: ApiServerForTest, api_client: ApiClient) -> None:
+    ns = await new_namespace(api_client, "kubelet-auth")
+    try:
+        await api_client.create("v1", "serviceaccounts", {"metadata": {"name": "robot"}}, ns)
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+        token = (await api_client.create("v1", "serviceaccounts", request, ns, name="robot",
+                                         subresource="token"))["status"]["token"]
+        node_client = ApiClient.from_kubeconfig(apiserver.kubelet_kubeconfig("it-node-1"))
+        try:
+            webhook = WebhookAuth(node_client)
+            user = await webhook.authenticate_token(token)
+            assert user is not None and user.name == f"system:serviceaccount:{ns}:robot"
+            assert not await webhook.authorize(request_attributes(user, "GET", "/pods", "it-node-1"))
+            masters = User("kube-apiserver-kubelet-client", ("system:masters", "system:authenticated"))
+            assert await webhook.authorize(request_attributes(masters, "GET", "/pods", "it-node-1"))
+        finally:
+            await node_client.close()
+    finally:
+        await delete_if_present(api_client, "v1", "namespaces", ns)
