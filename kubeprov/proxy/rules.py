@@ -224,14 +224,20 @@ def _chain_rules(table: str, name: str, chain: Chain) -> list[str]:
     return [f"add rule ip {table} {name} {rule}" for rule in chain.rules]
 
 
-def full_transaction(new: Ruleset, leftovers: Iterable[tuple[str, str]] = ()) -> str:
-    """Replace the table's content: add it, flush it, delete ``leftovers`` ((kind, name) of chains/sets
-    found in it but no longer wanted), then everything of ``new``: one atomic transaction."""
+def full_transaction(new: Ruleset, existing: Iterable[tuple[str, str]] = ()) -> str:
+    """Replace the table's content in one atomic transaction: add it, flush it, empty its maps and sets
+    (``flush table`` keeps their elements, which may point at chains), delete what ``existing`` ((kind, name)
+    of the chains, sets and maps found in it) has but ``new`` does not, then add everything of ``new``.
+    Wanted affinity sets keep their clients."""
     t = new.table
     lines = [f"add table ip {t}", f"flush table ip {t}"]
-    leftovers = sorted(leftovers)
-    lines += [f"delete chain ip {t} {name}" for kind, name in leftovers if kind == "chain"]
-    lines += [f"delete {kind} ip {t} {name}" for kind, name in leftovers if kind in ("set", "map")]
+    existing = sorted(set(existing))
+    for kind, name in existing:
+        if kind in ("set", "map") and not (name in new.sets and name.startswith("affinity-")):
+            lines.append(f"flush {kind} ip {t} {name}")
+    lines += [f"delete chain ip {t} {name}" for kind, name in existing if kind == "chain" and name not in new.chains]
+    lines += [f"delete {kind} ip {t} {name}" for kind, name in existing
+              if kind in ("set", "map") and name not in new.sets]
     lines += [f"add {decl.split(' ', 1)[0]} ip {t} {decl.split(' ', 1)[1]}" for _, decl in sorted(new.sets.items())]
     lines += [f"add chain ip {t} {name} {chain.spec}".rstrip() for name, chain in sorted(new.chains.items())]
     for name, chain in sorted(new.chains.items()):

@@ -175,8 +175,7 @@ class Proxier:
             full = self.applied is None
             try:
                 if full:
-                    leftovers = await self._leftovers(new)
-                    script = rules.full_transaction(new, leftovers)
+                    script = rules.full_transaction(new, await self._existing())
                 else:
                     assert self.applied is not None
                     script = rules.diff_transaction(self.applied, new)
@@ -204,8 +203,8 @@ class Proxier:
             raise NftError(f"{' '.join(argv)} failed: {err.decode(errors='replace').strip()[:2000]}")
         return out.decode()
 
-    async def _leftovers(self, new: rules.Ruleset) -> list[tuple[str, str]]:
-        """Chains, sets and maps in the installed table that ``new`` does not have (a previous proxy's)."""
+    async def _existing(self) -> list[tuple[str, str]]:
+        """(kind, name) of the chains, sets and maps the installed table has (a previous proxy's, maybe)."""
         try:
             listing = await self._nft("", "-j", "list", "table", "ip", self.config.table)
         except NftError:
@@ -213,12 +212,8 @@ class Proxier:
         found = []
         for entry in json.loads(listing or "{}").get("nftables", []):
             for kind in ("chain", "set", "map"):
-                item = entry.get(kind)
-                if item is None:
-                    continue
-                name = item.get("name", "")
-                if (kind == "chain" and name not in new.chains) or (kind != "chain" and name not in new.sets):
-                    found.append((kind, name))
+                if kind in entry:
+                    found.append((kind, entry[kind].get("name", "")))
         return found
 
 

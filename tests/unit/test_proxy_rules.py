@@ -116,9 +116,11 @@ def test_rendering_is_deterministic() -> None:
 
 
 def test_full_transaction_replaces_the_table_in_one_script() -> None:
-    script = full_transaction(render([port()], "t", OPTIONS), leftovers=[("chain", "service-OLD-x")])
-    lines = script.splitlines()
-    assert lines[:3] == ["add table ip t", "flush table ip t", "delete chain ip t service-OLD-x"]
+    existing = [("chain", "service-OLD-x"), ("chain", "services"), ("map", "service-ips")]
+    lines = full_transaction(render([port()], "t", OPTIONS), existing).splitlines()
+    assert lines[:4] == ["add table ip t", "flush table ip t", "flush map ip t service-ips",
+                         "delete chain ip t service-OLD-x"]
+    assert "delete chain ip t services" not in lines
     assert any(line.startswith("add element ip t service-ips") for line in lines)
 
 
