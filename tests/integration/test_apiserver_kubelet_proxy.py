@@ -4,7 +4,8 @@ The fake kubelet is an aiohttp server over TLS on 127.0.0.2 with it-node-1's kub
 demands a client certificate from the cluster CA and echoes the path, query and client identity
 it was reached with, streams a follow log on demand, answers a WebSocket upgrade with the
 channel.k8s.io protocol (enough for the real ``kubectl exec``) and a raw ``Upgrade: SPDY/3.1`` with
-a 101 after which it echoes bytes. Each test registers a Node of its own pointing at it.
+a 101 after which it echoes bytes. Each test registers a Node of its own pointing at it. The last
+tests run the real kubelet (its HTTPS server on loopback) for ``kubectl logs`` and ``kubectl top``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from kubeprov.api.client import ApiClient
 from kubeprov.apiserver.kubelets.takeover import switch_protocols
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.certs import issue_client_cert
-from tests.integration.controller_env import delete_if_present, new_namespace
+from tests.integration.controller_env import delete_if_present, eventually, new_namespace
+from tests.integration.kubelet_env import BUSYBOX, Env, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -352,3 +354,76 @@ async def test_pod_proxy_reaches_the_pod_ip(apiserver: ApiServerForTest, api_cli
         assert out.stdout == "pod says /x/y?z=1"
     finally:
         await runner.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------- the real kubelet
+
+LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
+
+
+@pytest.fixture
+async def real_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
+                       apiserver: ApiServerForTest) -> AsyncIterator[Env]:
+    # the Node's InternalIP is loopback, so the API server reaches the kubelet's HTTPS server there
+    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
+                               node_ip="127.0.0.1", client_ca_file=str(apiserver.pki_dir / "ca.crt")) as env:
+        yield env
+
+
+async def _running(env: Env, pod: str, restarts: int = 0) -> Obj:
+    async def check() -> Obj | None:
+        status = await env.container_status(pod)
+        if status and "running" in status.get("state", {}) and status.get("restartCount", 0) >= restarts:
+            return status
+        return None
+
+    return await eventually(check, timeout=60)
+
+
+async def test_kubectl_logs_follow_previous_and_tail_reach_the_real_kubelet(apiserver: ApiServerForTest,
+                                                                            real_kubelet: Env) -> None:
+    env = real_kubelet
+    script = ('n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run $n; echo more $n; '
+              'if [ $n = 1 ]; then exit 1; fi; while [ ! -f /tmp/go ]; do sleep 0.2; done; echo later')
+    await env.create_pod("logged", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script],
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                         volumes=[{"name": "data", "emptyDir": {}}], restartPolicy="OnFailure")
+    status = await _running(env, "logged", restarts=1)
+
+    async def logs(*args: str) -> str | None:
+        out = await kubectl(apiserver, "-n", env.ns, "logs", "logged", *args)
+        return out.stdout if out.returncode == 0 and out.stdout else None
+
+    assert await eventually(lambda: logs(), timeout=30) == "run 2\nmore 2\n"
+    assert await logs("--tail=1") == "more 2\n"
+    assert await logs("--previous") == "run 1\nmore 1\n"
+    kubeenv = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | {"HOME": str(apiserver.root)}
+    proc = await asyncio.create_subprocess_exec("kubectl", "--kubeconfig", str(apiserver.kubeconfig), "-n", env.ns,
+                                                "logs", "-f", "logged", stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, env=kubeenv)
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"run 2\n"
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"more 2\n"
+        await env.kubelet.runtime.exec(status["containerID"].split("://", 1)[1], ["touch", "/tmp/go"], timeout=20)
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"later\n"
+        await asyncio.wait_for(proc.wait(), 60)  # the stream ends with the container
+        assert proc.returncode == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_kubectl_top_pod_from_the_real_kubelets_metrics(apiserver: ApiServerForTest,
+                                                              real_kubelet: Env) -> None:
+    env = real_kubelet
+    await env.create_pod("busy", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", LOOP]}])
+    await _running(env, "busy")
+
+    async def top() -> list[str] | None:
+        out = await kubectl(apiserver, "top", "pod", "-n", env.ns, "busy", "--no-headers")
+        return out.stdout.split() if out.returncode == 0 else None
+
+    row = await eventually(top, timeout=60)
+    assert row[0] == "busy" and row[1].endswith("m") and row[2].endswith("Mi")
