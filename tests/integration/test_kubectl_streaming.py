@@ -109,3 +109,19 @@ async def test_kubectl_port_forward_reaches_the_pods_port(apiserver: ApiServerFo
         if proc.returncode is None:
             proc.terminate()
         await proc.wait()
+
+
+async def test_kubectl_attach_i_feeds_a_stdin_once_container_until_its_input_ends(
+        apiserver: ApiServerForTest, env: Env) -> None:
+    await env.create_pod("at", [{"name": "c", "image": BUSYBOX, "stdin": True, "stdinOnce": True,
+                                 "command": ["sh", "-c", 'while read l; do echo "echo:$l"; done; echo bye']}],
+                         restartPolicy="Never")
+
+    async def running() -> bool:
+        status = await env.container_status("at")
+        return bool(status and "running" in status.get("state", {}))
+
+    assert await eventually(running, timeout=60)
+    out = await kubectl(apiserver, "-n", env.ns, "attach", "-i", "at", input="one\ntwo\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("echo:one\necho:two\nbye\n")

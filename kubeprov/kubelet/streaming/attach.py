@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kubeprov.kubelet.runtime.manager import RUNNING
 from kubeprov.kubelet.streaming.remotecommand import Options, write_fd
@@ -32,10 +32,9 @@ def parse_cri_line(line: bytes) -> tuple[str, bytes] | None:
     return stream, text + (b"" if tag == b"P" else b"\n")
 
 
-async def follow_output(runtime: Any, cid: str, log_path: Path, opts: Options, session: StreamSession) -> None:
-    """Copy log lines written from now on to stdout/stderr until the container stops (then drain)."""
-    with open(log_path, "rb") as log:
-        log.seek(0, os.SEEK_END)
+async def follow_output(runtime: Any, cid: str, log: BinaryIO, opts: Options, session: StreamSession) -> None:
+    """Copy log lines written after ``log``'s position to stdout/stderr until the container stops (then drain)."""
+    with log:
         pending = b""
         polls = 0
         while True:
@@ -88,25 +87,28 @@ def close_stdin(fifo: Path) -> None:
 async def run_attach(runtime: Any, container: Any, spec: dict[str, Any], opts: Options,
                      session: StreamSession) -> None:
     """Attach ``session`` to the running ``container`` (runtime status) whose pod spec entry is ``spec``."""
+    log = open(container.log_path, "rb")
+    log.seek(0, os.SEEK_END)  # from now on, before any input can cause output
     tasks = [asyncio.create_task(session.gone.wait())]
     fifo = runtime.stdin_fifo(container.id) if opts.stdin and spec.get("stdin") else None
     if fifo is not None:
         tasks.append(asyncio.create_task(feed_stdin(fifo, session, bool(spec.get("stdinOnce")))))
-    output = asyncio.create_task(_watch(runtime, container, opts, session))
+    output = asyncio.create_task(_watch(runtime, container, log, opts, session))
     try:
         await asyncio.wait([output, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in [output, *tasks]:
             task.cancel()
         await asyncio.gather(output, *tasks, return_exceptions=True)
+        log.close()
     if not session.gone.is_set():
         await session.finish(0)
 
 
-async def _watch(runtime: Any, container: Any, opts: Options, session: StreamSession) -> None:
+async def _watch(runtime: Any, container: Any, log: BinaryIO, opts: Options, session: StreamSession) -> None:
     """Until the container stops: its output when asked for, else only its state."""
     if opts.stdout or opts.stderr:
-        await follow_output(runtime, container.id, Path(container.log_path), opts, session)
+        await follow_output(runtime, container.id, log, opts, session)
         return
     while (await runtime.container_status(container.id)).state == RUNNING:
         await asyncio.sleep(POLL * STATE_EVERY)
