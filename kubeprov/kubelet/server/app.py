@@ -1,7 +1,8 @@
 """KubeletServer: the kubelet's HTTPS API (port 10250) and its plain-HTTP healthz port (10248).
 
-Every route, including the streaming ones (exec, attach, portForward), passes the same two middlewares:
-request metrics, then authentication and authorization (``auth.py``). Errors are Kubernetes ``Status`` JSON.
+Every route, including the streaming ones (exec, attach, portForward), passes the same middlewares: request
+metrics, then authentication and authorization (``auth.py``), then errors turned into Kubernetes ``Status`` JSON
+(a handler's failure is logged with its traceback, the caller gets a 500 Status, never the traceback).
 """
 
 from __future__ import annotations
