@@ -15,7 +15,7 @@ from multidict import MultiDict
 
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver.kubelets.connection import client_ssl_context, is_hollow, node_location
-from kubeprov.apiserver.kubelets.handlers import service_endpoints, split_scheme_name_port
+from kubeprov.apiserver.kubelets.handlers import check_proxyable, service_endpoints, split_scheme_name_port
 from kubeprov.apiserver.kubelets.options import LogOptions, StreamOptions, portforward_query
 from kubeprov.apiserver.kubelets.pods import choose_container
 
@@ -177,3 +177,15 @@ def test_service_without_such_port_or_endpoints_is_503() -> None:
     with pytest.raises(StatusError) as err:
         service_endpoints(SVC, SLICES, "9", "web:9")
     assert err.value.message == 'no endpoints available for service "web:9"'
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.1", "::1", "169.254.169.254", "0.0.0.0", "fe80::1"])
+def test_pod_and_service_proxies_never_reach_the_api_servers_own_host(ip: str) -> None:
+    with pytest.raises(StatusError) as err:
+        check_proxyable(ip)
+    assert (err.value.code, err.value.message) == (400, "address not allowed")
+
+
+def test_pod_addresses_may_be_proxied() -> None:
+    check_proxyable("10.244.1.7")
+    check_proxyable("fd00::7")

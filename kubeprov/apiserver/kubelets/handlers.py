@@ -7,6 +7,7 @@ PortForwardLocation, the proxy ResourceLocations) and hands the request to :func
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import ssl
 from typing import Any
@@ -36,6 +37,17 @@ def split_scheme_name_port(text: str) -> tuple[str, str, str]:
     if len(parts) == 3 and parts[0] in ("http", "https"):
         return parts[0], parts[1], parts[2]
     raise StatusError(status.bad_request(f"invalid request {text!r}"))
+
+
+def check_proxyable(ip: str) -> None:
+    """proxyutil.IsProxyableIP: never relay to loopback, link-local or unspecified addresses (the API server's
+    own host), whatever a pod status or an EndpointSlice says."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        raise StatusError(status.bad_request(f"invalid IP address {ip!r}")) from None
+    if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+        raise StatusError(status.bad_request("address not allowed"))
 
 
 def proxy_path(request: web.BaseRequest, call: Call) -> str:
@@ -139,6 +151,7 @@ class ConnectHandlers:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             raise StatusError(status.service_unavailable(f'pod "{name}" has no IP address yet'))
+        check_proxyable(ip)
         number = _port_number(port, pod) if port else 80
         return await self._endpoint(request, call, scheme, ip, number)
 
@@ -147,6 +160,7 @@ class ConnectHandlers:
         ns = call.info.namespace
         svc = await self.get("", "services", ns, name)
         ip, number = random.choice(service_endpoints(svc, self.list_slices(ns, name), port, call.info.name))
+        check_proxyable(ip)
         return await self._endpoint(request, call, scheme, ip, number)
 
     async def _endpoint(self, request: web.Request, call: Call, scheme: str, ip: str,
