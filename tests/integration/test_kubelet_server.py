@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
 import re
 import ssl
@@ -20,7 +21,7 @@ import yaml
 
 from kubeprov.api.client import ApiClient
 from kubeprov.kubelet.server.auth import User, WebhookAuth, request_attributes
-from kubeprov.kubelet.server.logs import LogFormatter, LogOptions, LogRequestError, parse_options, stamp_ns, tail_start
+from kubeprov.kubelet.server.logs import LogFormatter, LogOptions, LogRequestError, parse_options, stamp_ns, tail_offset
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import delete_if_present, eventually, new_namespace
 from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
@@ -290,8 +291,16 @@ def test_since_drops_earlier_lines_and_limit_bytes_cuts_mid_line() -> None:
 
 
 def test_tail_counts_lines_of_the_file_from_its_end() -> None:
-    assert CRI[tail_start(CRI, 1):] == CRI.splitlines(keepends=True)[-1]
-    assert tail_start(CRI, 10) == 0 and tail_start(CRI, 0) == len(CRI)
+    f = io.BytesIO(CRI)
+    assert CRI[tail_offset(f, 1, len(CRI)):] == CRI.splitlines(keepends=True)[-1]
+    assert CRI[tail_offset(f, 3, len(CRI)):] == b"".join(CRI.splitlines(keepends=True)[-3:])
+    assert tail_offset(f, 10, len(CRI)) == 0 and tail_offset(f, 0, len(CRI)) == len(CRI)
+
+
+def test_tail_reads_backwards_across_blocks() -> None:
+    line = b"2026-01-01T00:00:01Z stdout F " + b"x" * 1000 + b"\n"
+    data = line * 200  # about three read blocks
+    assert tail_offset(io.BytesIO(data), 150, len(data)) == 50 * len(line)
 
 
 @pytest.mark.parametrize(("query", "code"), [

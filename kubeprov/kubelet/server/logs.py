@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -129,17 +129,27 @@ def parse_options(query: Mapping[str, str], now_ns: int | None = None) -> LogOpt
                       limit_bytes=limit_bytes)
 
 
-def tail_start(data: bytes, lines: int) -> int:
-    """Offset in ``data`` where its last ``lines`` newline-terminated lines begin."""
+def tail_offset(f: BinaryIO, lines: int, size: int) -> int:
+    """Offset in the first ``size`` bytes of ``f`` where their last ``lines`` newline-terminated lines begin,
+    found by reading backwards block by block (a long log is never read whole for a short tail)."""
     if lines == 0:
-        return len(data)
-    end = len(data) - 1 if data.endswith(b"\n") else len(data)
-    pos = end
-    for _ in range(lines):
-        pos = data.rfind(b"\n", 0, pos)
-        if pos < 0:
-            return 0
-    return pos + 1
+        return size
+    pos = size - 1  # the newline ending the last line is not a boundary before it
+    found = 0
+    while pos > 0:
+        block_start = max(pos - READ_CHUNK, 0)
+        f.seek(block_start)
+        block = f.read(pos - block_start)
+        cut = len(block)
+        while True:
+            cut = block.rfind(b"\n", 0, cut)
+            if cut < 0:
+                break
+            found += 1
+            if found == lines:
+                return block_start + cut + 1
+        pos = block_start
+    return 0
 
 
 class LogFormatter:
@@ -184,39 +194,45 @@ def _read_from(path: Path, offset: int) -> bytes:
         return b""
 
 
-def _read_all(path: Path) -> bytes:
+def _start_offset(path: Path, tail_lines: int | None) -> int:
+    """Where reading begins: 0, or the start of the last ``tail_lines`` complete lines."""
+    if tail_lines is None:
+        return 0
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data_end = f.seek(0, 2)
+            # a line the shim is still writing (no newline yet) is not counted
+            f.seek(max(data_end - READ_CHUNK, 0))
+            last = f.read()
+            complete_end = data_end - len(last) + last.rfind(b"\n") + 1 if b"\n" in last else 0
+            if complete_end == 0 and data_end > READ_CHUNK:
+                complete_end = data_end  # one very long unfinished line: count from the file's end
+            return tail_offset(f, tail_lines, complete_end)
     except FileNotFoundError:
-        return b""
+        return 0
 
 
 async def stream_log(response: web.StreamResponse, path: Path, options: LogOptions,
                      running: Any = None) -> None:
-    """Write the log at ``path`` to ``response``; with ``follow``, keep going while ``running()`` is true."""
+    """Write the log at ``path`` to ``response`` chunk by chunk; without ``follow`` it ends at the end of the
+    file, with it it keeps going while ``running()`` is true (and drains the file once it is not)."""
     formatter = LogFormatter(options)
-    data = await asyncio.to_thread(_read_all, path)
-    # only whole lines are formatted; a line the shim is still writing waits for the next read
-    complete = data[: data.rfind(b"\n") + 1]
-    start = tail_start(complete, options.tail_lines) if options.tail_lines is not None else 0
-    out = formatter.format_all(complete[start:])
-    if out:
-        await response.write(out)
-    if not options.follow or formatter.exhausted:
-        return
-    offset, pending = len(complete), b""
+    offset = await asyncio.to_thread(_start_offset, path, options.tail_lines)
+    pending = b""
     while not formatter.exhausted:
         chunk = await asyncio.to_thread(_read_from, path, offset)
         if chunk:
             offset += len(chunk)
             pending += chunk
-            cut = pending.rfind(b"\n") + 1
+            cut = pending.rfind(b"\n") + 1  # only whole lines; a line being written waits for the next read
             if cut:
                 out = formatter.format_all(pending[:cut])
                 pending = pending[cut:]
                 if out:
                     await response.write(out)
             continue
+        if not options.follow:
+            return
         if running is not None and not await running():
             # the container is gone: one last look for lines written between the read and the check
             last = await asyncio.to_thread(_read_from, path, offset)
