@@ -11,7 +11,8 @@ Layout (after kube-proxy's nftables mode, in our own ``ip`` table):
 * ``external-...`` is where NodePort, externalIPs and LoadBalancer IPs enter: marked for masquerade
   (policy Cluster), or, with policy Local, sent to local endpoints only without SNAT (dropped when none);
 * filter chains at priority -110 reject (icmp port-unreachable) new connections to a service without
-  endpoints, through maps ``no-endpoint-services``/``no-endpoint-nodeports``;
+  endpoints, through maps ``no-endpoint-services``/``no-endpoint-nodeports`` (and drop those to a
+  ClusterIP with internalTrafficPolicy Local whose endpoints are all on other nodes);
 * ``nat-postrouting`` masquerades packets carrying mark 0x4000 (from outside the cluster CIDR to a
   ClusterIP, NodePort traffic, and hairpin: an endpoint reaching its own service).
 
@@ -169,6 +170,8 @@ def _service(ruleset: Ruleset, port: ServicePort, options: Options) -> None:
     cluster_key = f"{port.cluster_ip} . {proto} . {port.port}"
     if internal:
         ruleset.element(SERVICE_IPS, cluster_key, f"goto {internal}")
+    elif port.internal_local and everywhere:  # endpoints elsewhere only: dropped, as kube-proxy does
+        ruleset.element(NO_ENDPOINT_SERVICES, cluster_key, "drop")
     else:
         ruleset.element(NO_ENDPOINT_SERVICES, cluster_key, f"goto {REJECT_CHAIN}")
 

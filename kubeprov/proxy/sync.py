@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,8 @@ __all__ = ["NftError", "Proxier", "serve_forever"]
 
 log = logging.getLogger("kubeprov.proxy")
 FAILURE_RETRY = 1.0
+# as kube-proxy: once an hour the whole table is written again, repairing whatever else changed in it
+FULL_SYNC_PERIOD = 3600.0
 
 
 class NftError(RuntimeError):
@@ -58,6 +61,7 @@ class Proxier:
         self._task: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
         self._last_success: float | None = None
+        self._last_full = 0.0
         self._lock = asyncio.Lock()
         self.applied: rules.Ruleset | None = None  # what the table holds after the last successful sync
         self.syncs = 0
@@ -172,7 +176,7 @@ class Proxier:
         async with self._lock:
             started = time.monotonic()
             new = self.desired()
-            full = self.applied is None
+            full = self.applied is None or started - self._last_full > FULL_SYNC_PERIOD
             try:
                 if full:
                     script = rules.full_transaction(new, await self._existing())
@@ -187,6 +191,8 @@ class Proxier:
                 raise
             self.applied = new
             self.syncs += 1
+            if full:
+                self._last_full = started
             took = time.monotonic() - started
             self.metrics.sync.observe(took)
             (self.metrics.full_sync if full else self.metrics.partial_sync).observe(took)
@@ -218,5 +224,17 @@ class Proxier:
 
 
 async def serve_forever(config: ProxyConfig) -> None:
-    """Run until SIGTERM/SIGINT (what ``python -m kubeprov.proxy`` does)."""
-    await serve_until_signalled(Proxier(config))
+    """Run until SIGTERM/SIGINT (what ``python -m kubeprov.proxy`` does); a kubeconfig that cannot be used
+    or a health port already taken is an error message and exit code 2."""
+    try:
+        client = ApiClient.from_kubeconfig(Path(config.kubeconfig), user_agent="kubeprov-proxy")
+    except Exception as exc:  # any reason the file is unusable is the operator's to fix
+        print(f"error: cannot use kubeconfig {config.kubeconfig}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        await serve_until_signalled(Proxier(config, client=client))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        await client.close()

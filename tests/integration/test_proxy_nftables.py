@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -29,6 +31,7 @@ from kubeprov.api.informer import SharedInformerFactory
 from kubeprov.controllers.servicelb import ServiceLBController
 from kubeprov.proxy.config import ProxyConfig
 from kubeprov.proxy.sync import Proxier
+from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import delete_if_present, eventually, new_namespace
 
 pytestmark = [
@@ -428,3 +431,30 @@ async def test_health_and_metrics_report_the_syncs(proxier: Proxier) -> None:
     assert "kubeproxy_sync_proxy_rules_duration_seconds_count" in text
     last = next(line for line in text.splitlines() if line.startswith("kubeproxy_sync_proxy_rules_last_timestamp"))
     assert float(last.split()[1]) > 0
+
+
+async def test_python_m_kubeprov_proxy_serves_from_its_config_file(apiserver: ApiServerForTest, net: Net,
+                                                                   tmp_path: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "proxy.yaml"
+    config.write_text(json.dumps({"kubeconfig": str(apiserver.kubeconfig), "node_name": NODE_NAME,
+                                  "health_port": port, "min_sync_period": 0.2, "nft": net.nft()}))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kubeprov.proxy", "--config", str(config),
+                                                stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async def ready() -> bool:
+            try:
+                async with aiohttp.ClientSession() as session, \
+                        session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+        assert await eventually(ready, timeout=30, interval=0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

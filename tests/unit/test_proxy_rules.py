@@ -154,3 +154,16 @@ def test_endpoints_appearing_move_the_service_from_reject_to_its_chain() -> None
     assert "delete element ip t no-endpoint-services { 10.96.0.10 . tcp . 80 }" in script
     assert f"add element ip t service-ips {{ 10.96.0.10 . tcp . 80 : goto {chain_name('service', port())} }}" \
         in script
+
+
+def test_internal_policy_local_uses_only_this_nodes_endpoints_for_the_cluster_ip() -> None:
+    p = port(internal_local=True,
+             endpoints=(Endpoint("10.1.0.1", 8080, "node-a"), Endpoint("10.1.0.2", 8080, "node-b")))
+    ruleset = render([p], "t", OPTIONS)
+    assert ruleset.elements[SERVICE_IPS] == {"10.96.0.10 . tcp . 80": f"goto {chain_name('local', p)}"}
+    assert "10.1.0.2" not in " ".join(ruleset.chains[chain_name("local", p)].rules)
+
+
+def test_internal_policy_local_without_local_endpoints_drops() -> None:
+    p = port(internal_local=True, endpoints=(Endpoint("10.1.0.2", 8080, "node-b"),))
+    assert render([p], "t", OPTIONS).elements[NO_ENDPOINT_SERVICES] == {"10.96.0.10 . tcp . 80": "drop"}
