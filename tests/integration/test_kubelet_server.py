@@ -341,3 +341,10 @@ async def test_a_kubelet_with_node_credentials_may_ask_for_token_and_access_revi
             await node_client.close()
     finally:
         await delete_if_present(api_client, "v1", "namespaces", ns)
+
+
+async def test_the_plain_healthz_port_answers_without_credentials(env: Env) -> None:
+    assert env.kubelet.server is not None and env.kubelet.server.health is not None
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{env.kubelet.server.health.port}/healthz") as response:
+            assert (response.status, await response.text()) == (200, "ok")
