@@ -16,6 +16,7 @@ from kubeprov.api.client import ApiClient
 from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer
 from kubeprov.kubelet.config import KubeletConfig
+from kubeprov.kubelet.image_gc import ImageGC, node_reference
 from kubeprov.kubelet.images.hosts import RegistryHosts
 from kubeprov.kubelet.images.registry import RegistryClient
 from kubeprov.kubelet.images.service import ImageService
@@ -56,6 +57,7 @@ class Kubelet:
         self._deps: PodDeps | None = None
         self._task: asyncio.Task[None] | None = None
         self.lease_renewals = 0
+        self.image_gc: ImageGC | None = None
         self.server: KubeletServer | None = None
 
     @property
@@ -81,7 +83,9 @@ class Kubelet:
         self.node_status = NodeStatus(client, self.name, node_ip=self.node_ip, data_dir=self.root,
                                       labels=dict(self.config.node_labels), max_pods=self.config.max_pods,
                                       lease_duration=self.config.node_lease_duration_seconds,
-                                      kubelet_port=self.config.port or KUBELET_PORT)
+                                      kubelet_port=self.config.port or KUBELET_PORT,
+                                      eviction_hard=self.config.eviction_hard, images_dir=self.root / "images",
+                                      images=lambda: self._deps.images.store.list() if self._deps else [])
         node = await self.node_status.register()
         await self.node_status.renew_lease()
         self.lease_renewals += 1
@@ -90,6 +94,9 @@ class Kubelet:
         await self.runtime.start()
         self._recorder = EventRecorder(client, "kubelet", self.name)
         await self._recorder.start()
+        if self.node_status.limits_problem:
+            self._recorder.event(node_reference(self.name), "Warning", "ResourceLimitsNotEnforced",
+                                 f"{self.node_status.limits_problem}: cpu and memory limits are not enforced")
         host_resolv = dns.parse_resolv_conf(Path("/etc/resolv.conf").read_text())
         self._deps = PodDeps(
             client=client, runtime=self.runtime, images=ImageService(self.root / "images", self._registry),
@@ -105,6 +112,8 @@ class Kubelet:
         await self._start_server()
         await self.remove_orphans()
         self._task = asyncio.create_task(self._heartbeat(), name=f"kubelet {self.name} heartbeat")
+        self.image_gc = ImageGC.for_kubelet(self, self._deps.images)
+        self.image_gc.start()
 
     async def _start_server(self) -> None:
         """The HTTPS server; a port already taken is logged, not fatal (pods keep being run), and the Node
@@ -122,6 +131,8 @@ class Kubelet:
         await self.node_status.post_status()
 
     async def stop(self) -> None:
+        if self.image_gc is not None:
+            await self.image_gc.stop()
         if self.server is not None:
             await self.server.stop()
             self.server = None

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from kubeprov.component import ComponentConfig
 from kubeprov.errors import KubeprovError
+from kubeprov.kubelet.eviction import parse_thresholds
 
 
 @dataclass
@@ -42,6 +43,15 @@ class KubeletConfig(ComponentConfig):
     pod_sync_interval: float = 1.0
     # the kubelet's syncFrequency: how often configMap/secret/downwardAPI/projected volumes are brought up to date
     sync_frequency: float = 60.0
+    # image GC: above high% use of the images filesystem, unused images go (least recently used first) until
+    # low%; 100 disables it; images younger than image_minimum_gc_age seconds stay; a pass every image_gc_period s
+    image_gc_high_threshold_percent: int = 85
+    image_gc_low_threshold_percent: int = 80
+    image_minimum_gc_age: float = 120.0
+    image_gc_period: float = 300.0
+    # evictionHard: signal -> threshold ("100Mi" or "10%"); the node's pressure conditions and allocatable
+    eviction_hard: dict[str, str] = field(default_factory=lambda: {
+        "memory.available": "100Mi", "nodefs.available": "10%", "imagefs.available": "15%", "pid.available": "5%"})
     # the HTTPS server (logs, exec, metrics): port 0 picks a free one; without tls_cert_file a self-signed pair
     # is made under <root_dir>/pki; client certificates are verified against client_ca_file when set
     address: str = "0.0.0.0"
@@ -66,6 +76,15 @@ class KubeletConfig(ComponentConfig):
             raise KubeprovError(f"{source}: node_lease_renew_interval and node_status_update_frequency must be > 0")
         if not self.sync_frequency > 0:
             raise KubeprovError(f"{source}: sync_frequency must be > 0")
+        if not 0 <= self.image_gc_low_threshold_percent <= self.image_gc_high_threshold_percent <= 100:
+            raise KubeprovError(f"{source}: need 0 <= image_gc_low_threshold_percent <= "
+                                "image_gc_high_threshold_percent <= 100")
+        if not self.image_gc_period > 0 or self.image_minimum_gc_age < 0:
+            raise KubeprovError(f"{source}: image_gc_period must be > 0 and image_minimum_gc_age >= 0")
+        try:
+            parse_thresholds(self.eviction_hard)
+        except ValueError as exc:
+            raise KubeprovError(f"{source}: eviction_hard: {exc}") from None
         if self.node_lease_duration_seconds <= self.node_lease_renew_interval:
             raise KubeprovError(f"{source}: node_lease_duration_seconds must exceed node_lease_renew_interval")
         self._validate_server(source)

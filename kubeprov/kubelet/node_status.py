@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,14 @@ from typing import Any
 from kubeprov.api.client import ApiClient
 from kubeprov.api.status import StatusError
 from kubeprov.controllers.timestamps import micro_now_text, now_text
+from kubeprov.kubelet.eviction import (
+    DEFAULT_EVICTION_HARD,
+    Observations,
+    Threshold,
+    parse_thresholds,
+    pressure,
+    reserved,
+)
 
 Obj = dict[str, Any]
 
@@ -21,10 +30,11 @@ KUBELET_VERSION = "v1.32.0"
 KUBELET_PORT = 10250
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_API = "coordination.k8s.io/v1"
-# the kubelet's default hard eviction thresholds, subtracted from capacity for allocatable
-EVICTION_MEMORY_BYTES = 100 * 1024 * 1024
-EVICTION_NODEFS_FRACTION = 0.10
-EVICTION_PID_FRACTION = 0.05  # not a kubelet default: PIDPressure when fewer than 5% of pids are left
+# the kubelet's default hard eviction thresholds (pid.available 5% is ours: the kubelet has no default)
+DEFAULT_THRESHOLDS = parse_thresholds(DEFAULT_EVICTION_HARD)
+# status.images: the kubelet's nodeStatusMaxImages
+MAX_IMAGES = 50
+READY_MESSAGE = "kubelet is posting ready status"
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,27 @@ class Machine:
     storage_available: int
     pids_in_use: int
     pid_max: int
+    # the images filesystem (0: the same as the node's) and inodes (0: not known)
+    imagefs_bytes: int = 0
+    imagefs_available: int = 0
+    inodes: int = 0
+    inodes_free: int = 0
+    imagefs_inodes: int = 0
+    imagefs_inodes_free: int = 0
+
+    def observations(self) -> Observations:
+        """(available, capacity) per eviction signal."""
+        imagefs = (self.imagefs_available, self.imagefs_bytes) if self.imagefs_bytes else \
+            (self.storage_available, self.storage_bytes)
+        values = {"memory.available": (self.memory_available, self.memory_bytes),
+                  "nodefs.available": (self.storage_available, self.storage_bytes),
+                  "imagefs.available": imagefs,
+                  "pid.available": (self.pid_max - self.pids_in_use, self.pid_max)}
+        if self.inodes:
+            values["nodefs.inodesFree"] = (self.inodes_free, self.inodes)
+            values["imagefs.inodesFree"] = (self.imagefs_inodes_free, self.imagefs_inodes) if self.imagefs_inodes \
+                else (self.inodes_free, self.inodes)
+        return Observations(values)
 
 
 def _meminfo() -> dict[str, int]:
@@ -50,10 +81,14 @@ def _meminfo() -> dict[str, int]:
     return out
 
 
-def read_machine(data_dir: Path) -> Machine:
+def read_machine(data_dir: Path, images_dir: Path | None = None) -> Machine:
     mem = _meminfo()
     data_dir.mkdir(parents=True, exist_ok=True)
     fs = os.statvfs(data_dir)
+    images = fs
+    if images_dir is not None:
+        images_dir.mkdir(parents=True, exist_ok=True)
+        images = os.statvfs(images_dir)
     try:
         pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
     except (OSError, ValueError):
@@ -62,7 +97,46 @@ def read_machine(data_dir: Path) -> Machine:
     return Machine(cpus=os.cpu_count() or 1, memory_bytes=mem.get("MemTotal", 0),
                    memory_available=mem.get("MemAvailable", mem.get("MemFree", 0)),
                    storage_bytes=fs.f_blocks * fs.f_frsize, storage_available=fs.f_bavail * fs.f_frsize,
-                   pids_in_use=pids, pid_max=pid_max)
+                   pids_in_use=pids, pid_max=pid_max, imagefs_bytes=images.f_blocks * images.f_frsize,
+                   imagefs_available=images.f_bavail * images.f_frsize, inodes=fs.f_files, inodes_free=fs.f_favail,
+                   imagefs_inodes=images.f_files, imagefs_inodes_free=images.f_favail)
+
+
+def cgroup_limits_problem(cgroup_root: Path = Path("/sys/fs/cgroup")) -> str:
+    """Why cpu and memory limits cannot be enforced on this machine ("" when they can): the cgroup
+    hierarchies (v1 cpu and memory, or v2 with both controllers) must exist and take new groups."""
+    v2 = cgroup_root / "cgroup.controllers"
+    if v2.exists():
+        controllers = _read(str(v2)).split()
+        missing = [c for c in ("cpu", "memory") if c not in controllers]
+        if missing:
+            return f"cgroup v2 controllers {', '.join(missing)} are not available"
+        targets = [cgroup_root]
+    else:
+        targets = [cgroup_root / "memory", cgroup_root / "cpu"]
+    for target in targets:
+        probe = target / f"kubeprov-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as exc:
+            return f"cgroup hierarchy {target} is not writable ({exc.strerror or exc})"
+    return ""
+
+
+def node_images(records: list[Any], limit: int = MAX_IMAGES) -> list[Obj]:
+    """status.images: one entry per image (records sharing an image ID), its names (repo digests first, then
+    tags) and size, biggest first, at most ``limit``."""
+    groups: dict[str, list[Any]] = {}
+    for record in records:
+        groups.setdefault(record.image_id, []).append(record)
+    out = []
+    for group in groups.values():
+        digests = sorted({r.repo_digest for r in group})
+        tags = sorted({r.name for r in group if "@" not in r.name})
+        out.append({"names": digests + tags, "sizeBytes": max(r.size for r in group)})
+    out.sort(key=lambda item: (-item["sizeBytes"], item["names"]))
+    return out[:limit]
 
 
 def default_node_ip() -> str:
@@ -100,13 +174,16 @@ def node_info() -> Obj:
             "architecture": arch}
 
 
-def capacity(machine: Machine, max_pods: int) -> tuple[Obj, Obj]:
-    """(capacity, allocatable): allocatable less the default hard eviction thresholds."""
+def capacity(machine: Machine, max_pods: int,
+             thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS) -> tuple[Obj, Obj]:
+    """(capacity, allocatable): allocatable less the hard eviction thresholds of memory and nodefs."""
     cap = {"cpu": str(machine.cpus), "memory": f"{machine.memory_bytes // 1024}Ki", "pods": str(max_pods),
            "ephemeral-storage": f"{machine.storage_bytes // 1024}Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
     alloc = dict(cap)
-    alloc["memory"] = f"{max(machine.memory_bytes - EVICTION_MEMORY_BYTES, 0) // 1024}Ki"
-    alloc["ephemeral-storage"] = str(int(machine.storage_bytes * (1 - EVICTION_NODEFS_FRACTION)))
+    memory = machine.memory_bytes - reserved(thresholds, "memory.available", machine.memory_bytes)
+    alloc["memory"] = f"{max(memory, 0) // 1024}Ki"
+    storage = machine.storage_bytes - reserved(thresholds, "nodefs.available", machine.storage_bytes)
+    alloc["ephemeral-storage"] = str(max(storage, 0))
     return cap, alloc
 
 
@@ -119,21 +196,22 @@ CONDITIONS = (
     ("PIDPressure", ("True", "KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
      ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available")),
     ("Ready", ("False", "KubeletNotReady", "container runtime is not ready"),
-     ("True", "KubeletReady", "kubelet is posting ready status")),
+     ("True", "KubeletReady", READY_MESSAGE)),
 )
 
 
-def conditions(machine: Machine, before: list[Obj], ready: bool = True) -> list[Obj]:
-    """The four node conditions; lastTransitionTime kept while the status does not change."""
-    bad = {"MemoryPressure": machine.memory_available < EVICTION_MEMORY_BYTES,
-           "DiskPressure": machine.storage_available < machine.storage_bytes * EVICTION_NODEFS_FRACTION,
-           "PIDPressure": machine.pid_max - machine.pids_in_use < machine.pid_max * EVICTION_PID_FRACTION,
-           "Ready": not ready}
+def conditions(machine: Machine, before: list[Obj], ready: bool = True,
+               thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS, ready_note: str = "") -> list[Obj]:
+    """The four node conditions; lastTransitionTime kept while the status does not change. ``ready_note``
+    is appended to the Ready message (a warning operators should see, e.g. limits not enforced)."""
+    bad = {**pressure(thresholds, machine.observations()), "Ready": not ready}
     old = {c.get("type"): c for c in before}
     beat = now_text()
     out = []
     for kind, worse, fine in CONDITIONS:
         status, reason, message = worse if bad[kind] else fine
+        if kind == "Ready" and ready_note:
+            message = f"{message}. WARNING: {ready_note}"
         prev = old.get(kind) or {}
         since = prev.get("lastTransitionTime") if prev.get("status") == status else None
         out.append({"type": kind, "status": status, "reason": reason, "message": message,
@@ -151,7 +229,9 @@ class NodeStatus:
     """Registers the Node, posts its status and renews its Lease (the kubelet's node status manager)."""
 
     def __init__(self, client: ApiClient, name: str, *, node_ip: str, data_dir: Path, labels: dict[str, str],
-                 max_pods: int = 110, lease_duration: int = 40, kubelet_port: int = KUBELET_PORT) -> None:
+                 max_pods: int = 110, lease_duration: int = 40, kubelet_port: int = KUBELET_PORT,
+                 eviction_hard: Mapping[str, str] | None = None, images_dir: Path | None = None,
+                 images: Callable[[], list[Any]] | None = None, limits_problem: str | None = None) -> None:
         self.client = client
         # status.daemonEndpoints.kubeletEndpoint.Port: where the API server reaches this kubelet's server
         self.kubelet_port = kubelet_port
@@ -161,6 +241,12 @@ class NodeStatus:
         self.extra_labels = labels
         self.max_pods = max_pods
         self.lease_duration = lease_duration
+        self.thresholds = DEFAULT_THRESHOLDS if eviction_hard is None else parse_thresholds(eviction_hard)
+        self.images_dir = images_dir
+        # image records of the node's store (status.images); none until the image service exists
+        self.images = images or (lambda: [])
+        # why resource limits are not enforced here ("" when they are), told in the Ready condition
+        self.limits_problem = cgroup_limits_problem() if limits_problem is None else limits_problem
         self.node: Obj | None = None
         self._lease: Obj | None = None
         self._posted: Obj | None = None
@@ -171,10 +257,14 @@ class NodeStatus:
                 "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch, **self.extra_labels}
 
     def status(self, images: list[Obj] | None = None) -> Obj:
-        machine = read_machine(self.data_dir)
-        cap, alloc = capacity(machine, self.max_pods)
+        machine = read_machine(self.data_dir, self.images_dir)
+        cap, alloc = capacity(machine, self.max_pods, self.thresholds)
         before = ((self.node or {}).get("status") or {}).get("conditions") or []
-        return {"capacity": cap, "allocatable": alloc, "conditions": conditions(machine, before),
+        note = f"{self.limits_problem}: cpu and memory limits are not enforced" if self.limits_problem else ""
+        if images is None:
+            images = node_images(self.images())
+        return {"capacity": cap, "allocatable": alloc,
+                "conditions": conditions(machine, before, True, self.thresholds, note),
                 "addresses": [{"type": "InternalIP", "address": self.node_ip},
                               {"type": "Hostname", "address": self.name}],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},

@@ -254,12 +254,12 @@ class PodWorker:
                     if not c.init:
                         await self._sync_container(c, mounted)
             status = await self.status(init_done, init_failed)
-            if status["phase"] in ("Succeeded", "Failed"):
-                self.terminal = True
-                await self._release_network()
         else:
             status = await self.status(False, False)
         await self._write(status)
+        if status["phase"] in ("Succeeded", "Failed"):
+            self.terminal = True
+            await self._release_terminal_network()
 
     def past_deadline(self, now: float) -> bool:
         """spec.activeDeadlineSeconds ran out, counted from status.startTime."""
@@ -286,9 +286,9 @@ class PodWorker:
         for item in status["conditions"]:
             if item["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
                 item.update(status="False")
-        self.terminal = True
-        await self._release_network()
         await self._write(status)
+        self.terminal = True
+        await self._release_terminal_network()
 
     async def _adopt(self) -> None:
         """Take back what a previous kubelet left running for this pod (its containers outlive it): the newest
@@ -787,6 +787,14 @@ class PodWorker:
                 if exc.code not in (404, 409):
                     raise
         self.done = True
+
+    async def _release_terminal_network(self) -> None:
+        """A terminal pod's address goes back at once; a failure here only waits for the deletion's cleanup
+        (which runs the idempotent teardown again), it must not keep the terminal status from being written."""
+        try:
+            await self._release_network()
+        except Exception:
+            log.exception("pod %s: releasing the network of a terminal pod failed (retried on deletion)", self.key)
 
     async def _release_network(self) -> None:
         if not (self.pod.get("spec") or {}).get("hostNetwork"):

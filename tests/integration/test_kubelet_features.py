@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from kubeprov.api.client import ApiClient
+from kubeprov.api.quantity import Quantity
 from kubeprov.kubelet.runtime.logs import log_text
 from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, Env, Obj, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -164,3 +165,66 @@ async def test_downward_api_label_files_follow_the_pods_labels(fast_env: Env) ->
     assert await eventually(lambda: shows(""), timeout=60)
     await env.client.patch("v1", "pods", "labels", {"metadata": {"labels": {"tier": "web"}}}, env.ns)
     assert await eventually(lambda: shows('tier="web"'), timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------- images, node
+
+
+async def node_events(env: Env) -> list[tuple[str, str]]:
+    items = (await env.client.list("v1", "events", "default")).get("items") or []
+    return [(e["reason"], e.get("message", "")) for e in items
+            if e["involvedObject"].get("kind") == "Node" and e["involvedObject"].get("name") == env.kubelet.name]
+
+
+@pytest.fixture
+async def gc_env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
+    async with running_kubelet(api_client, oci_registry, tmp_path, image_gc_high_threshold_percent=0,
+                               image_gc_low_threshold_percent=0, image_minimum_gc_age=0.0,
+                               image_gc_period=1.0) as environment:
+        yield environment
+
+
+async def test_image_gc_removes_unused_images_and_keeps_those_of_running_containers(gc_env: Env) -> None:
+    env = gc_env
+    await env.create_pod("once", [{"name": "c", "image": WEB, "command": ["true"]}], restartPolicy="Never")
+    await finished(env, "once")
+    await env.client.delete("v1", "pods", "once", env.ns)
+    await env.create_pod("stays", [{"name": "c", "image": BUSYBOX, "command": SLEEPER}])
+    images = env.kubelet._deps.images if env.kubelet._deps else None
+    assert images is not None
+
+    async def collected() -> bool:
+        return images.lookup(WEB) is None and images.lookup(BUSYBOX) is not None
+
+    assert await eventually(collected, timeout=60)
+    # thresholds of 0% can never be met: the shortfall is reported on the Node
+    assert await eventually(lambda: has_reason(env, "FreeDiskSpaceFailed"), timeout=30)
+
+
+async def has_reason(env: Env, reason: str) -> bool:
+    return any(r == reason for r, _ in await node_events(env))
+
+
+async def test_the_node_lists_its_images_with_names_and_sizes(env: Env) -> None:
+    await env.create_pod("pull", [{"name": "c", "image": BUSYBOX, "command": ["true"]}], restartPolicy="Never")
+    await finished(env, "pull")
+    assert env.kubelet.node_status is not None
+    await env.kubelet.node_status.post_status(force=True)
+    node = await env.client.get("v1", "nodes", env.kubelet.name)
+    entry = next(i for i in node["status"]["images"] if BUSYBOX in i["names"])
+    assert entry["sizeBytes"] > 0
+    assert any(name.startswith("registry.local/busybox@sha256:") for name in entry["names"])
+
+
+@pytest.fixture
+async def pressed_env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
+    thresholds = {"memory.available": "100%", "nodefs.available": "100%", "pid.available": "100%"}
+    async with running_kubelet(api_client, oci_registry, tmp_path, eviction_hard=thresholds) as environment:
+        yield environment
+
+
+async def test_eviction_thresholds_above_what_is_available_report_every_pressure(pressed_env: Env) -> None:
+    node = await pressed_env.client.get("v1", "nodes", pressed_env.kubelet.name)
+    status = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert status == {"MemoryPressure": "True", "DiskPressure": "True", "PIDPressure": "True", "Ready": "True"}
+    assert Quantity.parse(node["status"]["allocatable"]["memory"]).is_zero()
