@@ -433,6 +433,24 @@ async def test_health_and_metrics_report_the_syncs(proxier: Proxier) -> None:
     assert float(last.split()[1]) > 0
 
 
+async def test_healthz_fails_when_rules_have_not_synced_for_two_sync_periods(api_client: ApiClient) -> None:
+    config = ProxyConfig(node_name=NODE_NAME, sync_period=0.5, min_sync_period=0.1, health_port=0, nft=["false"])
+    proxy = Proxier(config, client=api_client)
+    await proxy.start()
+    try:
+        async def status(path: str) -> int:
+            async with aiohttp.ClientSession() as session, \
+                    session.get(f"http://127.0.0.1:{proxy.health_port}{path}") as resp:
+                return resp.status
+
+        async def unhealthy() -> bool:
+            return await status("/healthz") == 500
+        assert await eventually(unhealthy, timeout=20)
+        assert await status("/readyz") == 500
+        assert proxy.metrics.failures >= 1
+    finally:
+        await proxy.stop()
+
 async def test_python_m_kubeprov_proxy_serves_from_its_config_file(apiserver: ApiServerForTest, net: Net,
                                                                    tmp_path: Any) -> None:
     with socket.socket() as probe:

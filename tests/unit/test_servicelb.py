@@ -117,6 +117,15 @@ async def test_an_address_is_freed_when_the_service_stops_being_a_load_balancer(
     assert written_ips(client)[-1] == ["10.0.0.10"]
 
 
+async def test_an_address_is_freed_when_its_service_is_deleted() -> None:
+    ctl, client, _ = controller(["10.0.0.10-10.0.0.10"], [service("a"), service("b")])
+    await ctl.sync("ns/a")
+    ctl.services.apply_event("DELETED", service("a"))
+    await ctl.sync("ns/a")
+    await ctl.sync("ns/b")
+    assert written_ips(client) == [["10.0.0.10"], ["10.0.0.10"]]
+
+
 async def test_an_address_already_held_is_kept() -> None:
     ctl, client, _ = controller(["10.0.0.10-10.0.0.12"], [service("a", ingress=["10.0.0.12"])])
     await ctl.sync("ns/a")
