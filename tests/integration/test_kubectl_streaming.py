@@ -18,7 +18,8 @@ import pytest
 from kubeprov.api.client import ApiClient
 from tests.integration.apiserver_fixture import ApiServerForTest
 from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, WEB, Env, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, WEB, Env
+from tests.integration.test_kubelet_streaming import streaming_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -31,8 +32,8 @@ pytestmark = [
 async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
               apiserver: ApiServerForTest) -> AsyncIterator[Env]:
     # the Node's InternalIP is loopback, so the API server reaches this kubelet's server
-    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
-                               node_ip="127.0.0.1", client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
+    async with streaming_kubelet(api_client, oci_registry, tmp_path, node_ip="127.0.0.1",
+                                 client_ca_file=str(apiserver.pki_dir / "ca.crt")) as environment:
         yield environment
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,9 +21,12 @@ from kubernetes.client import Configuration
 from kubernetes.stream.ws_client import PortForward, WSClient, create_websocket
 
 from kubeprov.api.client import ApiClient
+from kubeprov.kubelet.network import netns
+from kubeprov.kubelet.network.cni import CniError
+from kubeprov.kubelet.runtime.manager import remove_cgroup
 from kubeprov.kubelet.streaming import spdy
 from kubeprov.kubelet.streaming.routes import streaming_routes
-from tests.integration.controller_env import eventually
+from tests.integration.controller_env import delete_if_present, eventually
 from tests.integration.kubelet_env import BUSYBOX, WEB, Env, running_kubelet
 
 pytestmark = [
@@ -52,9 +56,44 @@ class Streaming:
         assert await eventually(running, timeout=60)
 
 
+@contextlib.asynccontextmanager
+async def streaming_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
+                            **overrides: Any) -> AsyncIterator[Env]:
+    """``running_kubelet`` with its server on a free loopback port. Another test process's cleanup may remove
+    this kubelet's CNI NAT chains first (it drops every CNI chain that appeared while it ran), failing the CNI
+    DEL in running_kubelet's teardown; then the rest of that teardown is finished here."""
+    started: list[Env] = []
+    try:
+        async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
+                                   **overrides) as env:
+            started.append(env)
+            yield env
+    except CniError:
+        if not started:
+            raise
+        await finish_teardown(api_client, started[0])
+
+
+async def finish_teardown(api_client: ApiClient, env: Env) -> None:
+    kubelet, config = env.kubelet, env.kubelet.config
+    with contextlib.suppress(Exception):
+        await kubelet.stop()
+    if kubelet.network is not None:
+        for name in netns.list_names(kubelet.network.config.netns_dir):
+            try:
+                await kubelet.network.teardown({"metadata": {"uid": name}, "spec": {}})
+            except CniError:
+                netns.delete(name, kubelet.network.config.netns_dir)
+    subprocess.run(["ip", "link", "del", config.cni_bridge], capture_output=True, check=False)
+    remove_cgroup(config.cgroup_parent)
+    await delete_if_present(api_client, "v1", "namespaces", env.ns)
+    await delete_if_present(api_client, "coordination.k8s.io/v1", "leases", kubelet.name, "kube-node-lease")
+    await delete_if_present(api_client, "v1", "nodes", kubelet.name)
+
+
 @pytest.fixture
 async def streaming(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Streaming]:
-    async with running_kubelet(api_client, oci_registry, tmp_path) as env:
+    async with streaming_kubelet(api_client, oci_registry, tmp_path) as env:
         app = web.Application()
         app.add_routes(streaming_routes(env.kubelet))
         server = TestServer(app, host="127.0.0.1")
@@ -288,3 +327,33 @@ async def test_attach_with_stdin_to_a_container_without_stdin_is_a_400(streaming
             body = await resp.json()
     assert resp.status == 400
     assert body["message"] == "container c does not have stdin: true, so attach cannot write to it"
+
+
+async def test_exec_over_spdy_v2_reports_a_failure_as_plain_text(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    path = exec_path(streaming.env.ns, "ex", "sh", "-c", "exit 5", flags="stdout=true")
+    async with spdy_client(streaming, path, "v2.channel.k8s.io") as (session, protocol):
+        assert protocol == "v2.channel.k8s.io"
+        error = await session.open_stream({"streamType": "error"})
+        stdout = await session.open_stream({"streamType": "stdout"})
+        _, message = await asyncio.gather(read_all(stdout), read_all(error))
+    assert message.decode().startswith("command terminated with non-zero exit code: ")
+    assert message.decode().endswith("exit code 5")
+
+
+async def test_native_websocket_port_forward_to_a_closed_port_reports_on_its_error_channel(
+        streaming: Streaming) -> None:
+    await streaming.running_pod("web", [{"name": "c", "image": WEB}])
+    url = streaming.url(f"/portForward/{streaming.env.ns}/web?ports=8081")
+
+    def error_text() -> str:
+        forward = PortForward(create_websocket(Configuration(), url), [8081])
+        deadline = time.monotonic() + 30
+        while forward.error(8081) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the client's proxy thread, not an assertion
+        forward.close()
+        return forward.error(8081) or ""
+
+    message = await asyncio.to_thread(error_text)
+    assert message.startswith("error forwarding port 8081 to pod web, uid ")
+    assert "connection refused" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import MultiDict
 
+from kubeprov.kubelet.streaming.attach import parse_cri_line
 from kubeprov.kubelet.streaming.channels import CLOSE, V1, V4, V4_BASE64, V5, Framing, FramingError
 from kubeprov.kubelet.streaming.portforward import PortError, parse_ports
 from kubeprov.kubelet.streaming.remotecommand import Options, OptionsError
@@ -96,3 +97,10 @@ def test_ports_may_repeat_or_be_comma_separated() -> None:
 def test_bad_ports_are_rejected(value: str) -> None:
     with pytest.raises(PortError):
         parse_ports([value])
+
+
+def test_cri_log_lines_give_their_stream_and_text_with_the_newline_only_for_full_lines() -> None:
+    assert parse_cri_line(b"2026-01-01T00:00:00.1Z stdout F hello world") == ("stdout", b"hello world\n")
+    assert parse_cri_line(b"2026-01-01T00:00:00.1Z stderr P part") == ("stderr", b"part")
+    assert parse_cri_line(b"2026-01-01T00:00:00.1Z stdout F") == ("stdout", b"\n")
+    assert parse_cri_line(b"garbage") is None
