@@ -190,6 +190,8 @@ class ApiServer:
     async def stop(self) -> None:
         if self.metrics_scraper is not None:
             await self.metrics_scraper.stop()
+        if getattr(self, "connect", None) is not None:
+            await self.connect.close()
         crds = getattr(self, "crds", None)
         if crds is not None:
             await crds.stop()

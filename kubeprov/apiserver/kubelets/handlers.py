@@ -80,8 +80,28 @@ class ConnectHandlers:
         self.connector = connector
         self.get = get
         self.list_slices = list_slices
+        # requests being relayed: a stopping server ends them instead of waiting for followed logs or shells
+        self._active: set[asyncio.Task[Any]] = set()
+
+    async def close(self) -> None:
+        """End every relay in progress (the clients see their connection close)."""
+        tasks = [t for t in self._active if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def serve(self, request: web.Request, call: Call) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+        try:
+            return await self._serve(request, call)
+        finally:
+            if task is not None:
+                self._active.discard(task)
+
+    async def _serve(self, request: web.Request, call: Call) -> web.StreamResponse:
         info = call.info
         resource, sub = call.rt.resource, info.subresource
         if resource == "pods" and sub == "log":
