@@ -126,3 +126,23 @@ async def test_kubectl_attach_i_feeds_a_stdin_once_container_until_its_input_end
     out = await kubectl(apiserver, "-n", env.ns, "attach", "-i", "at", input="one\ntwo\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.endswith("echo:one\necho:two\nbye\n")
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+async def test_kubectl_exec_delivers_a_large_output_whole(apiserver: ApiServerForTest, env: Env,
+                                                          websockets: str) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "ex", "--", "sh", "-c",
+                        "head -c 3000000 /dev/zero | tr '\\0' x", KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout) == 3000000 and set(out.stdout) == {"x"}
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+async def test_kubectl_exec_i_delivers_a_large_input_whole(apiserver: ApiServerForTest, env: Env,
+                                                           websockets: str) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "-i", "ex", "--", "wc", "-c", input="y" * 3000000,
+                        KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3000000"
