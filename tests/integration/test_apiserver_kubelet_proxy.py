@@ -430,7 +430,7 @@ async def test_kubectl_logs_follow_previous_and_tail_reach_the_real_kubelet(apis
             await proc.wait()
 
 
-async def test_kubectl_top_pod_from_the_real_kubelets_metrics(apiserver: ApiServerForTest,
+async def test_kubectl_top_pod_and_node_from_the_real_kubelets_metrics(apiserver: ApiServerForTest,
                                                               real_kubelet: Env) -> None:
     env = real_kubelet
     await env.create_pod("busy", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", LOOP]}])
@@ -442,3 +442,8 @@ async def test_kubectl_top_pod_from_the_real_kubelets_metrics(apiserver: ApiServ
 
     row = await eventually(top, timeout=60)
     assert row[0] == "busy" and row[1].endswith("m") and row[2].endswith("Mi")
+    node = env.kubelet.config.node_name
+    out = await kubectl(apiserver, "top", "node", node, "--no-headers")
+    assert out.returncode == 0, out.stderr
+    name, cpu, cpu_percent, memory, memory_percent = out.stdout.split()
+    assert (name, cpu[-1], cpu_percent[-1], memory[-2:], memory_percent[-1]) == (node, "m", "%", "Mi", "%")
