@@ -9,6 +9,7 @@ serving-and-terminating ones (so connections drain during a rolling update inste
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ class ServicePort:
     affinity_timeout: int = 0  # seconds; 0: no ClientIP affinity
     external_local: bool = False
     internal_local: bool = False
+    # loadBalancerSourceRanges: only these clients may use the LoadBalancer addresses (empty: everyone)
+    source_ranges: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = field(default=())  # every endpoint of the port, sorted
 
     @property
@@ -118,6 +121,19 @@ def _load_balancer_ips(svc: Obj) -> tuple[str, ...]:
     return tuple(sorted({i["ip"] for i in ingress if i.get("ip") and ":" not in i["ip"]}))
 
 
+def _source_ranges(svc: Obj) -> tuple[str, ...]:
+    spec = svc.get("spec") or {}
+    if spec.get("type") != "LoadBalancer":
+        return ()
+    ranges = set()
+    for entry in spec.get("loadBalancerSourceRanges") or []:
+        try:
+            ranges.add(str(ipaddress.IPv4Network(str(entry).strip(), strict=False)))
+        except ValueError:
+            continue  # IPv6 or malformed (the API server validates these)
+    return tuple(sorted(ranges))
+
+
 def service_ports(svc: Obj, slices: Iterable[Obj]) -> list[ServicePort]:
     """The ServicePorts of one Service (empty when the proxy does not handle it)."""
     if not handled(svc):
@@ -143,7 +159,7 @@ def service_ports(svc: Obj, slices: Iterable[Obj]) -> list[ServicePort]:
             protocol=PROTOCOLS[protocol], cluster_ip=spec["clusterIP"], port=port["port"],
             node_port=node_port if isinstance(node_port, int) else 0,
             external_ips=tuple(sorted(ip for ip in spec.get("externalIPs") or [] if ":" not in ip)),
-            load_balancer_ips=_load_balancer_ips(svc), affinity_timeout=affinity,
+            load_balancer_ips=_load_balancer_ips(svc), affinity_timeout=affinity, source_ranges=_source_ranges(svc),
             external_local=external_local, internal_local=spec.get("internalTrafficPolicy") == "Local",
             endpoints=slice_endpoints(slices, name, protocol)))
     return out

@@ -10,6 +10,8 @@ Layout (after kube-proxy's nftables mode, in our own ``ip`` table):
   each a DNAT; ClientIP affinity keeps a timed set of client addresses per endpoint, checked first;
 * ``external-...`` is where NodePort, externalIPs and LoadBalancer IPs enter: marked for masquerade
   (policy Cluster), or, with policy Local, sent to local endpoints only without SNAT (dropped when none);
+* ``loadBalancerSourceRanges``: new connections to a LoadBalancer IP go through map ``firewall-ips``
+  to ``firewall-...``, which drops clients outside the ranges (filter chains at priority -110, before DNAT);
 * filter chains at priority -110 reject (icmp port-unreachable) new connections to a service without
   endpoints, through maps ``no-endpoint-services``/``no-endpoint-nodeports`` (and drop those to a
   ClusterIP with internalTrafficPolicy Local whose endpoints are all on other nodes);
@@ -36,6 +38,7 @@ SERVICE_NODEPORTS = "service-nodeports"
 NO_ENDPOINT_SERVICES = "no-endpoint-services"
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
 NODEPORT_IPS = "nodeport-ips"
+FIREWALL_IPS = "firewall-ips"
 REJECT_CHAIN = "reject-chain"
 MARK_CHAIN = "mark-for-masquerade"
 
@@ -90,6 +93,7 @@ def _static(ruleset: Ruleset, options: Options) -> None:
     verdict_by_addr = "type ipv4_addr . inet_proto . inet_service : verdict;"
     verdict_by_port = "type inet_proto . inet_service : verdict;"
     for name, decl in ((SERVICE_IPS, verdict_by_addr), (NO_ENDPOINT_SERVICES, verdict_by_addr),
+                       (FIREWALL_IPS, verdict_by_addr),
                        (SERVICE_NODEPORTS, verdict_by_port), (NO_ENDPOINT_NODEPORTS, verdict_by_port)):
         ruleset.sets[name] = f"map {name} {{ {decl} }}"
         ruleset.elements.setdefault(name, {})
@@ -102,13 +106,16 @@ def _static(ruleset: Ruleset, options: Options) -> None:
         at_node = "fib daddr type local ip daddr != 127.0.0.0/8"
     lookup = "ip daddr . meta l4proto . th dport vmap"
     ruleset.chains.update({
+        "filter-prerouting": Chain(("ct state new jump firewall-check",),
+                                   "{ type filter hook prerouting priority -110; policy accept; }"),
+        "firewall-check": Chain((f"{lookup} @{FIREWALL_IPS}",)),
         "filter-input": Chain(("ct state new jump nodeport-endpoints-check",
                                "ct state new jump service-endpoints-check"),
                               "{ type filter hook input priority -110; policy accept; }"),
         "filter-forward": Chain(("ct state new jump service-endpoints-check",),
                                 "{ type filter hook forward priority -110; policy accept; }"),
         "filter-output": Chain(("ct state new jump nodeport-endpoints-check",
-                                "ct state new jump service-endpoints-check"),
+                                "ct state new jump service-endpoints-check", "ct state new jump firewall-check"),
                                "{ type filter hook output priority -110; policy accept; }"),
         "nat-prerouting": Chain(("jump services",), "{ type nat hook prerouting priority -100; policy accept; }"),
         "nat-output": Chain(("jump services",), "{ type nat hook output priority -100; policy accept; }"),
@@ -177,6 +184,11 @@ def _service(ruleset: Ruleset, port: ServicePort, options: Options) -> None:
 
     if not port.has_external:
         return
+    if port.source_ranges and port.load_balancer_ips:
+        firewall = chain_name("firewall", port)
+        ruleset.chains[firewall] = Chain((f"ip saddr != {{ {', '.join(port.source_ranges)} }} drop",))
+        for ip in port.load_balancer_ips:
+            ruleset.element(FIREWALL_IPS, f"{ip} . {proto} . {port.port}", f"goto {firewall}")
     external_keys = [f"{ip} . {proto} . {port.port}" for ip in port.external_destinations]
     nodeport_key = f"{proto} . {port.node_port}" if port.node_port else ""
     if port.external_local:

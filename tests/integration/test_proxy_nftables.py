@@ -399,27 +399,54 @@ async def test_an_incremental_sync_rewrites_only_the_changed_services_chains(
     assert any(f"{ns}/other/" in n for n in after)  # the other service's chains: same rules, same handles
 
 
-async def test_a_load_balancer_address_from_the_pool_is_routed(api_client: ApiClient, net: Net, ns: str,
-                                                               proxier: Proxier) -> None:
+@pytest.fixture
+async def pool_controller(api_client: ApiClient, ns: str) -> AsyncIterator[ServiceLBController]:
+    """service-lb-ipam for this test's namespace, handing out addresses from LB_POOL."""
     factory = SharedInformerFactory(api_client)
     controller = ServiceLBController(api_client, factory, pools=[LB_POOL],
                                      namespace_filter=lambda namespace: namespace == ns)
     await factory.start()
     await controller.start(30)
     try:
-        await create_service(api_client, ns, "lb", type="LoadBalancer")
-        await set_endpoints(api_client, ns, "lb", ENDPOINT_IPS)
-
-        async def address() -> str | None:
-            svc = await api_client.get("v1", "services", "lb", ns)
-            ingress = (svc.get("status", {}).get("loadBalancer") or {}).get("ingress") or []
-            return ingress[0].get("ip") if ingress else None
-        ip = await eventually(address, timeout=30)
-        assert ip.startswith("10.197.9.")
-        assert await all_answer(net.client, ip, 80, {"ep0", "ep1", "ep2"}) == {"ep0", "ep1", "ep2"}
+        yield controller
     finally:
         await controller.stop()
         await factory.stop()
+
+
+async def load_balancer_ip(client: ApiClient, namespace: str, name: str) -> str:
+    async def address() -> str | None:
+        svc = await client.get("v1", "services", name, namespace)
+        ingress = (svc.get("status", {}).get("loadBalancer") or {}).get("ingress") or []
+        return ingress[0].get("ip") if ingress else None
+    return await eventually(address, timeout=30)
+
+
+async def test_a_load_balancer_address_from_the_pool_is_routed(api_client: ApiClient, net: Net, ns: str,
+                                                               proxier: Proxier,
+                                                               pool_controller: ServiceLBController) -> None:
+    await create_service(api_client, ns, "lb", type="LoadBalancer")
+    await set_endpoints(api_client, ns, "lb", ENDPOINT_IPS)
+    ip = await load_balancer_ip(api_client, ns, "lb")
+    assert ip.startswith("10.197.9.")
+    assert await all_answer(net.client, ip, 80, {"ep0", "ep1", "ep2"}) == {"ep0", "ep1", "ep2"}
+
+
+async def test_load_balancer_source_ranges_keep_other_clients_out(api_client: ApiClient, net: Net, ns: str,
+                                                                  proxier: Proxier,
+                                                                  pool_controller: ServiceLBController) -> None:
+    await create_service(api_client, ns, "fw", type="LoadBalancer", loadBalancerSourceRanges=["10.197.2.0/24"])
+    await set_endpoints(api_client, ns, "fw", ENDPOINT_IPS)
+    ip = await load_balancer_ip(api_client, ns, "fw")
+    await answered(net.client, ip, 80)
+    svc = await api_client.get("v1", "services", "fw", ns)
+    svc["spec"]["loadBalancerSourceRanges"] = ["10.197.3.0/24"]
+    await api_client.update("v1", "services", svc, ns)
+
+    async def kept_out() -> bool:
+        return await ask(net.client, ip, 80, timeout=1.5) == ["TimeoutError"]
+    assert await eventually(kept_out, timeout=30)
+    assert (await answered(net.client, svc["spec"]["clusterIP"], 80))[0].startswith("ep")  # only the LB IP is fenced
 
 
 async def test_health_and_metrics_report_the_syncs(proxier: Proxier) -> None:

@@ -93,3 +93,11 @@ def test_ingress_of_a_service_no_longer_load_balancer_is_ignored() -> None:
     svc["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.50"}]}}
     (port,) = build([svc], [])
     assert port.load_balancer_ips == () and not port.has_external
+
+
+def test_source_ranges_apply_to_load_balancers_only() -> None:
+    ranges = ["10.197.2.7/24", "2001:db8::/64"]
+    (lb,) = build([service(type="LoadBalancer", loadBalancerSourceRanges=ranges,
+                           ports=[{"name": "http", "port": 80, "nodePort": 30080}])], [])
+    (plain,) = build([service(loadBalancerSourceRanges=ranges)], [])
+    assert (lb.source_ranges, plain.source_ranges) == (("10.197.2.0/24",), ())

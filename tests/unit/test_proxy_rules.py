@@ -167,3 +167,11 @@ def test_internal_policy_local_uses_only_this_nodes_endpoints_for_the_cluster_ip
 def test_internal_policy_local_without_local_endpoints_drops() -> None:
     p = port(internal_local=True, endpoints=(Endpoint("10.1.0.2", 8080, "node-b"),))
     assert render([p], "t", OPTIONS).elements[NO_ENDPOINT_SERVICES] == {"10.96.0.10 . tcp . 80": "drop"}
+
+
+def test_load_balancer_source_ranges_drop_other_clients_of_the_load_balancer_ip() -> None:
+    p = port(load_balancer_ips=("10.197.9.1",), source_ranges=("10.197.2.0/24", "192.0.2.0/24"))
+    ruleset = render([p], "t", OPTIONS)
+    firewall = chain_name("firewall", p)
+    assert ruleset.elements["firewall-ips"] == {"10.197.9.1 . tcp . 80": f"goto {firewall}"}
+    assert ruleset.chains[firewall].rules == ("ip saddr != { 10.197.2.0/24, 192.0.2.0/24 } drop",)
