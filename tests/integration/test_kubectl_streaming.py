@@ -146,3 +146,12 @@ async def test_kubectl_exec_i_delivers_a_large_input_whole(apiserver: ApiServerF
                         KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3000000"
+
+
+async def test_kubectl_exec_of_a_missing_executable_shows_the_runtimes_error(
+        apiserver: ApiServerForTest, env: Env) -> None:
+    await running_pod(env, "ex")
+    out = await kubectl(apiserver, "-n", env.ns, "exec", "ex", "--", "no-such-command")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: Internal error occurred: error executing command in container: ")
+    assert '"no-such-command": executable file not found in $PATH' in out.stderr

@@ -8,7 +8,7 @@ from multidict import MultiDict
 from kubeprov.kubelet.streaming.attach import parse_cri_line
 from kubeprov.kubelet.streaming.channels import CLOSE, V1, V4, V4_BASE64, V5, Framing, FramingError
 from kubeprov.kubelet.streaming.portforward import PortError, parse_ports
-from kubeprov.kubelet.streaming.remotecommand import Options, OptionsError
+from kubeprov.kubelet.streaming.remotecommand import Options, OptionsError, runc_message
 from kubeprov.kubelet.streaming.session import TerminalSize, exit_status, parse_resize
 
 
@@ -104,3 +104,15 @@ def test_cri_log_lines_give_their_stream_and_text_with_the_newline_only_for_full
     assert parse_cri_line(b"2026-01-01T00:00:00.1Z stderr P part") == ("stderr", b"part")
     assert parse_cri_line(b"2026-01-01T00:00:00.1Z stdout F") == ("stdout", b"\n")
     assert parse_cri_line(b"garbage") is None
+
+
+def test_an_exec_that_could_not_start_is_an_internal_error_status() -> None:
+    status = exit_status(None, "error executing command in container: boom")
+    assert status["reason"] == "InternalError" and status["code"] == 500
+    assert status["message"] == "Internal error occurred: error executing command in container: boom"
+
+
+def test_runcs_message_is_taken_from_its_logfmt_line() -> None:
+    line = b'time="2026-01-01T00:00:00Z" level=error msg="exec failed: exec: \\"x\\": executable file not found"\n'
+    assert runc_message(line) == 'exec failed: exec: "x": executable file not found'
+    assert runc_message(b"plain failure\n") == "plain failure"

@@ -340,9 +340,11 @@ class ContainerRuntime:
         fifo = self._dir(cid) / "stdin"
         return fifo if fifo.exists() else None
 
-    async def exec_stream(self, cid: str, argv: list[str], stdin: bool = True) -> asyncio.subprocess.Process:
-        """A streaming exec with pipes (``kubectl exec`` without a tty): the caller owns stdin/stdout/stderr."""
-        return await self.runc.exec_process(cid, argv, stdin=stdin)
+    async def exec_stream(self, cid: str, argv: list[str], stdin: bool = True,
+                          pid_file: Path | None = None) -> asyncio.subprocess.Process:
+        """A streaming exec with pipes (``kubectl exec`` without a tty): the caller owns stdin/stdout/stderr;
+        runc writes ``pid_file`` only once the process started."""
+        return await self.runc.exec_process(cid, argv, stdin=stdin, pid_file=pid_file)
 
     async def exec_tty(self, cid: str, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
         """An exec with a pty: (runc exec process, pty master fd)."""

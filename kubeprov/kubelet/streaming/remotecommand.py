@@ -13,11 +13,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import signal
 import struct
+import tempfile
 import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubeprov.kubelet.streaming.session import StreamSession, TerminalSize
@@ -72,31 +75,77 @@ async def run_exec(runtime: Any, cid: str, opts: Options, session: StreamSession
             code = await _run_tty(runtime, cid, opts, session)
         else:
             code = await _run_pipes(runtime, cid, opts, session)
-    except Exception as exc:  # runc could not start the process: the client learns why on the error channel
+    except ExecStartError as exc:  # as containerd words it, through the kubelet
+        await session.finish(None, "error executing command in container: failed to exec in container: "
+                                   f"OCI runtime exec failed: {exc}: unknown")
+        return None
+    except Exception as exc:  # runc itself failed: the client learns why on the error channel
         log.warning("exec in %s failed: %s", cid[:12], exc)
-        await session.finish(None, f"failed to exec in container: {exc}")
+        await session.finish(None, f"error executing command in container: {exc}")
         return None
     await session.finish(code)
     return code
 
 
+class ExecStartError(RuntimeError):
+    """runc could not start the command (no such executable...): the message is runc's."""
+
+
 async def _run_pipes(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int:
-    proc = await runtime.exec_stream(cid, opts.command, stdin=opts.stdin)
-    pumps = []
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps.append(asyncio.create_task(_pump(proc.stdout.read, session.stdout if opts.stdout else None)))
-    pumps.append(asyncio.create_task(_pump(proc.stderr.read, session.stderr if opts.stderr else None)))
-    feeder = asyncio.create_task(_feed_pipe(proc, session)) if opts.stdin else None
-    try:
-        code = await proc.wait()
-        await _finish_pumps(pumps)
-    finally:
-        for task in [*pumps, *([feeder] if feeder else [])]:
-            task.cancel()
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+    with tempfile.TemporaryDirectory(prefix="kubeprov-exec-") as tmp:
+        pid_file = Path(tmp) / "pid"
+        proc = await runtime.exec_stream(cid, opts.command, stdin=opts.stdin, pid_file=pid_file)
+        gate = StartGate(pid_file, session.stderr if opts.stderr else None)
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [asyncio.create_task(_pump(proc.stdout.read, session.stdout if opts.stdout else None)),
+                 asyncio.create_task(_pump(proc.stderr.read, gate.write))]
+        feeder = asyncio.create_task(_feed_pipe(proc, session)) if opts.stdin else None
+        try:
+            code = await proc.wait()
+            await _finish_pumps(pumps)
+        finally:
+            for task in [*pumps, *([feeder] if feeder else [])]:
+                task.cancel()
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        if not pid_file.exists():
+            raise ExecStartError(runc_message(gate.held))
+        await gate.flush()
     return code
+
+
+class StartGate:
+    """Holds stderr back until runc's pid file shows the command started: before that, stderr carries runc's
+    own complaint, which becomes the session's error instead of command output."""
+
+    def __init__(self, pid_file: Path, write: Callable[[bytes], Awaitable[None]] | None) -> None:
+        self.pid_file = pid_file
+        self._write = write
+        self.held = b""
+
+    async def write(self, data: bytes) -> None:
+        if not self.held and self.pid_file.exists():
+            if self._write is not None:
+                await self._write(data)
+            return
+        self.held += data
+        if self.pid_file.exists():
+            await self.flush()
+
+    async def flush(self) -> None:
+        held, self.held = self.held, b""
+        if held and self._write is not None:
+            await self._write(held)
+
+
+def runc_message(stderr: bytes) -> str:
+    """runc's error text: the ``msg="..."`` of its logfmt line when there is one."""
+    text = stderr.decode(errors="replace").strip()
+    match = re.search(r'msg="((?:[^"\\]|\\.)*)"', text)
+    if match:
+        return match.group(1).replace('\\"', '"')
+    return text.splitlines()[-1] if text else "the process did not start"
 
 
 async def _pump(read: Callable[[int], Awaitable[bytes]], write: Callable[[bytes], Awaitable[None]] | None) -> None:

@@ -79,9 +79,9 @@ def exit_message(code: int) -> str:
 
 def exit_status(exit_code: int | None, error: str = "") -> dict[str, Any]:
     """The v4 error-channel Status for a finished (``exit_code``) or failed (``error``) command."""
-    if error:
-        return {"metadata": {}, "status": "Failure", "message": error, "reason": "InternalError",
-                "details": {"causes": [{"message": error}]}, "code": 500}
+    if error:  # apierrors.NewInternalError(err), as the kubelet sends it
+        return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {error}",
+                "reason": "InternalError", "details": {"causes": [{"message": error}]}, "code": 500}
     if not exit_code:
         return {"metadata": {}, "status": "Success"}
     return {"metadata": {}, "status": "Failure", "message": exit_message(exit_code), "reason": "NonZeroExitCode",
