@@ -20,6 +20,8 @@ async def remove_all_pods(config: KubeletConfig) -> int:
     """One-shot, no API: stop and free every pod sandbox a stopped kubelet left (containers, namespaces,
     cgroups, pod networks, volumes), e.g. for `kubeprov dev down`; returns how many there were."""
     from kubeprov.kubelet.agent import Kubelet
+    from kubeprov.kubelet.network import netns
+    from kubeprov.kubelet.network.cni import CniError
     from kubeprov.kubelet.network.pod_network import PodNetwork
     from kubeprov.kubelet.volumes.manager import VolumeConfig, VolumeManager
 
@@ -29,7 +31,12 @@ async def remove_all_pods(config: KubeletConfig) -> int:
     sandboxes = kubelet.runtime.list_sandboxes()
     for sandbox in sandboxes:
         await kubelet.runtime.remove_sandbox(sandbox.id)
-        await network.teardown({"metadata": {"uid": sandbox.id}, "spec": {"hostNetwork": False}})
+        try:
+            await network.teardown({"metadata": {"uid": sandbox.id}, "spec": {"hostNetwork": False}})
+        except CniError as err:
+            # e.g. its masquerade chain was already gone: the plugin released the address first; unpin anyway
+            print(f"pod {sandbox.id}: {err}", file=sys.stderr)
+            netns.delete(sandbox.id, network.config.netns_dir)
         await asyncio.to_thread(volumes.teardown, sandbox.id)
     return len(sandboxes)
 

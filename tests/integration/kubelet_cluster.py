@@ -7,14 +7,16 @@ The cluster runs on its own folder and port, with no hollow nodes, so every pod 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubeprov.etcd.local import free_port
-from kubeprov.lifecycle.devhost import NodeHost, link_exists
+from kubeprov.lifecycle.devhost import NodeHost, link_exists, mounts_under
 from tests.integration.dev_cluster import KUBEPROV, DevClusterForTest, poll
 
 NEEDS_ROOT = "needs root: dev up --kubelet runs a real kubelet (runc, mounts, namespaces, bridges)"
@@ -67,15 +69,18 @@ def host_leftovers(host: NodeHost) -> list[str]:
     return found
 
 
-def start_kubelet_cluster(root: Path) -> Iterator[KubeletClusterForTest]:
-    """`kubeprov dev up --kubelet` in ``root/dev``; `dev down` afterwards, asserting it left nothing behind."""
+def start_kubelet_cluster(home: Path) -> Iterator[KubeletClusterForTest]:
+    """`kubeprov dev up --kubelet` in a folder of its own; `dev down` afterwards, asserting it left nothing
+    behind. Not under pytest's basetemp: other sessions on the machine prune old basetemps, and deleting a
+    running node's folder would strand its pods. ``home`` is kubectl's $HOME."""
+    root = Path(tempfile.mkdtemp(prefix="kubeprov-node-test-"))
     folder = root / "dev"
     up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(folder), "--port", str(free_port()), "--kubelet"],
                         capture_output=True, text=True, timeout=300)
     host = NodeHost.load(folder)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        cluster = KubeletClusterForTest(folder, root, host)
+        cluster = KubeletClusterForTest(folder, home, host)
         yield cluster
     finally:
         down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, text=True,
@@ -83,6 +88,8 @@ def start_kubelet_cluster(root: Path) -> Iterator[KubeletClusterForTest]:
     assert down.returncode == 0, down.stdout + down.stderr
     if host is not None:
         assert host_leftovers(host) == []
+    if not mounts_under(root):
+        shutil.rmtree(root)
 
 
 def namespace_of(cluster: KubeletClusterForTest, prefix: str) -> str:
