@@ -5,9 +5,13 @@ v4.channel.k8s.io, SPDY-in-websocket port-forward, plain SPDY port-forward) reac
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
+import select
+import struct
 import subprocess
+import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +159,41 @@ async def test_kubectl_exec_of_a_missing_executable_shows_the_runtimes_error(
     assert out.returncode == 1
     assert out.stderr.startswith("error: Internal error occurred: error executing command in container: ")
     assert '"no-such-command": executable file not found in $PATH' in out.stderr
+
+
+def run_on_terminal(argv: list[str], env: dict[str, str], rows: int, cols: int) -> tuple[int, str]:
+    """Run ``argv`` with a pty of the given size as its stdin/stdout/stderr; (exit code, everything it wrote)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    output = b""
+    try:
+        while select.select([master], [], [], 60)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    return proc.returncode, output.decode(errors="replace")
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+async def test_kubectl_exec_it_gives_the_command_the_users_terminal_size(apiserver: ApiServerForTest, env: Env,
+                                                                        websockets: str) -> None:
+    await running_pod(env, "ex")
+    # the container waits until the terminal has a size (the client's first resize) instead of racing it
+    script = 'while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+    argv = ["kubectl", "--kubeconfig", str(apiserver.kubeconfig), "-n", env.ns, "exec", "-it", "ex", "--",
+            "sh", "-c", script]
+    code, output = await asyncio.to_thread(
+        run_on_terminal, argv, kubectl_env(apiserver, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets), 33, 77)
+    assert code == 0, output
+    assert "33 77" in output
