@@ -182,6 +182,16 @@ async def test_kubectl_logs_through_the_api_server_reaches_this_server(env: Env,
     assert await kubectl_logs("--tail=1") == "beta\n"
 
 
+async def test_kubectl_logs_follow_through_the_api_server_ends_with_the_container(
+        env: Env, apiserver: ApiServerForTest) -> None:
+    script = "echo first; sleep 3; echo second"
+    await env.create_pod("ending", [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script]}],
+                         restartPolicy="Never")
+    await running_container(env, "ending")
+    done = await asyncio.to_thread(apiserver.kubectl, "logs", "-f", "-n", env.ns, "ending", timeout=60)
+    assert (done.returncode, done.stdout) == (0, "first\nsecond\n"), done.stderr
+
+
 async def _logs_are(session: aiohttp.ClientSession, env: Env, pod: str, expected: str) -> bool:
     return await logs(session, env, pod) == (200, expected)
 
