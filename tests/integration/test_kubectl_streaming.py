@@ -1,6 +1,7 @@
-"""The real kubectl's exec and port-forward through the session API server to an in-process kubelet: the API
-server splices the upgraded connection, so kubectl's own protocols (websocket v5.channel.k8s.io, SPDY/3.1 with
-v4.channel.k8s.io, SPDY-in-websocket port-forward, plain SPDY port-forward) reach the kubelet's streaming code."""
+"""The real kubectl's (and the official Python client's) exec, attach and port-forward through the session API
+server to an in-process kubelet: the API server splices the upgraded connection, so the clients' own protocols
+(websocket v5/v4.channel.k8s.io, SPDY/3.1 with v4.channel.k8s.io, SPDY-in-websocket and plain SPDY
+port-forward, the native websocket port-forward) reach the kubelet's streaming code."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from kubernetes.client import ApiClient as K8sApiClient
+from kubernetes.client import Configuration, CoreV1Api
+from kubernetes.config import load_kube_config
+from kubernetes.stream import portforward, stream
 
 from kubeprov.api.client import ApiClient
 from tests.integration.apiserver_fixture import ApiServerForTest
@@ -197,3 +202,39 @@ async def test_kubectl_exec_it_gives_the_command_the_users_terminal_size(apiserv
         run_on_terminal, argv, kubectl_env(apiserver, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets), 33, 77)
     assert code == 0, output
     assert "33 77" in output
+
+
+def official_client(apiserver: ApiServerForTest) -> CoreV1Api:
+    configuration = Configuration()
+    load_kube_config(config_file=str(apiserver.kubeconfig), client_configuration=configuration)
+    return CoreV1Api(K8sApiClient(configuration))
+
+
+async def test_the_official_python_clients_exec_reaches_the_container(apiserver: ApiServerForTest,
+                                                                      env: Env) -> None:
+    await running_pod(env, "ex")
+    api = official_client(apiserver)
+    output = await asyncio.to_thread(stream, api.connect_get_namespaced_pod_exec, "ex", env.ns,
+                                     command=["sh", "-c", "echo from-python"], stdout=True, stderr=True,
+                                     stdin=False, tty=False)
+    assert output == "from-python\n"
+
+
+async def test_the_official_python_clients_port_forward_reaches_the_pods_port(apiserver: ApiServerForTest,
+                                                                              env: Env) -> None:
+    await running_pod(env, "web", WEB)
+    api = official_client(apiserver)
+
+    def fetch() -> bytes:
+        forward = portforward(api.connect_get_namespaced_pod_portforward, "web", env.ns, ports="8080")
+        sock = forward.socket(8080)
+        sock.settimeout(30)
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        forward.close()
+        return reply
+
+    reply = await asyncio.to_thread(fetch)
+    assert reply.startswith(b"HTTP/1.") and b"web" in reply
