@@ -28,6 +28,8 @@ class ProxyConfig(ComponentConfig):
     min_sync_period: float = 1.0
     health_port: int = 10256
     health_bind_address: str = "127.0.0.1"
+    # where the healthCheckNodePort of LoadBalancer Services with externalTrafficPolicy Local is served
+    service_health_bind_address: str = "0.0.0.0"
     # our rules live in this table (family ip) and nowhere else
     table: str = "kubeprov-proxy"
     # the nft command line (tests: ["ip", "netns", "exec", NS, "nft"])
@@ -46,6 +48,11 @@ class ProxyConfig(ComponentConfig):
             except ValueError:
                 raise KubeprovError(f"{source}: nodeport_addresses entry {entry!r} is not an IPv4 address or CIDR"
                                     ) from None
+        for name in ("health_bind_address", "service_health_bind_address"):
+            try:
+                ipaddress.ip_address(getattr(self, name))
+            except ValueError:
+                raise KubeprovError(f"{source}: {name} must be an IP address") from None
         if not self.sync_period > 0 or self.min_sync_period < 0:
             raise KubeprovError(f"{source}: sync_period must be > 0 and min_sync_period >= 0")
         if not isinstance(self.health_port, int) or not 0 <= self.health_port <= 65535:

@@ -46,6 +46,7 @@ class ServicePort:
     internal_local: bool = False
     # loadBalancerSourceRanges: only these clients may use the LoadBalancer addresses (empty: everyone)
     source_ranges: tuple[str, ...] = ()
+    health_check_node_port: int = 0  # LoadBalancer with externalTrafficPolicy Local: where its health is served
     endpoints: tuple[Endpoint, ...] = field(default=())  # every endpoint of the port, sorted
 
     @property
@@ -154,12 +155,14 @@ def service_ports(svc: Obj, slices: Iterable[Obj]) -> list[ServicePort]:
             continue
         name = port.get("name") or ""
         node_port = port.get("nodePort") if kind in ("NodePort", "LoadBalancer") else 0
+        health_port = spec.get("healthCheckNodePort") if kind == "LoadBalancer" and external_local else 0
         out.append(ServicePort(
             namespace=meta.get("namespace", ""), name=meta.get("name", ""), port_name=name,
             protocol=PROTOCOLS[protocol], cluster_ip=spec["clusterIP"], port=port["port"],
             node_port=node_port if isinstance(node_port, int) else 0,
             external_ips=tuple(sorted(ip for ip in spec.get("externalIPs") or [] if ":" not in ip)),
             load_balancer_ips=_load_balancer_ips(svc), affinity_timeout=affinity, source_ranges=_source_ranges(svc),
+            health_check_node_port=health_port if isinstance(health_port, int) else 0,
             external_local=external_local, internal_local=spec.get("internalTrafficPolicy") == "Local",
             endpoints=slice_endpoints(slices, name, protocol)))
     return out
@@ -184,3 +187,14 @@ def build(services: Iterable[Obj], slices: Iterable[Obj]) -> list[ServicePort]:
         meta = svc.get("metadata") or {}
         out += service_ports(svc, by_service.get(f"{meta.get('namespace', '')}/{meta.get('name', '')}", []))
     return sorted(out, key=lambda p: p.key)
+
+
+def health_checks(ports: Iterable[ServicePort], node: str) -> dict[int, tuple[str, str, int]]:
+    """healthCheckNodePort -> (namespace, name, local endpoint addresses of the Service on ``node``)."""
+    found: dict[int, tuple[str, str, set[str]]] = {}
+    for port in ports:
+        if not port.health_check_node_port:
+            continue
+        entry = found.setdefault(port.health_check_node_port, (port.namespace, port.name, set()))
+        entry[2].update(e.ip for e in port.local_endpoints(node))
+    return {number: (ns, name, len(ips)) for number, (ns, name, ips) in found.items()}

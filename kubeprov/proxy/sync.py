@@ -24,6 +24,7 @@ from kubeprov.api.informer import Informer, SharedInformerFactory
 from kubeprov.component import HealthServer, serve_until_signalled
 from kubeprov.proxy import model, rules
 from kubeprov.proxy.config import ProxyConfig
+from kubeprov.proxy.healthcheck import ServiceHealth, ServiceHealthServers
 from kubeprov.proxy.metrics import ProxyMetrics
 
 __all__ = ["NftError", "Proxier", "serve_forever"]
@@ -63,6 +64,9 @@ class Proxier:
         self._last_success: float | None = None
         self._last_full = 0.0
         self._lock = asyncio.Lock()
+        self.service_health = ServiceHealthServers(config.service_health_bind_address,
+                                                   lambda: self.healthy() is None)
+        self._ports: list[model.ServicePort] = []
         self.applied: rules.Ruleset | None = None  # what the table holds after the last successful sync
         self.syncs = 0
 
@@ -98,6 +102,7 @@ class Proxier:
         if self._factory is not None:
             await self._factory.stop()
             self._factory = None
+        await self.service_health.close()
         if self._health is not None:
             await self._health.stop()
             self._health = None
@@ -165,7 +170,7 @@ class Proxier:
     def desired(self) -> rules.Ruleset:
         services = self._services.list() if self._services is not None else []
         slices = self._slices.list() if self._slices is not None else []
-        ports = model.build(services, slices)
+        ports = self._ports = model.build(services, slices)
         ruleset = rules.render(ports, self.config.table, self.options)
         self.metrics.services = len(ports)
         self.metrics.endpoints = sum(1 for c in ruleset.chains if c.startswith("endpoint-"))
@@ -199,6 +204,9 @@ class Proxier:
             self.metrics.last_sync_timestamp = time.time()
             self._last_success = time.monotonic()
             log.debug("%s sync of %d chains took %.3fs", "full" if full else "partial", len(new.chains), took)
+            await self.service_health.update({
+                port: ServiceHealth(ns, name, count)
+                for port, (ns, name, count) in model.health_checks(self._ports, self.config.name).items()})
 
     async def _nft(self, script: str, *args: str) -> str:
         argv = [*self.config.nft, *(args or ("-f", "-"))]

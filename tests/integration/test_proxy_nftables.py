@@ -169,7 +169,7 @@ def net() -> Iterator[Net]:
 
 def proxy_config(net: Net) -> ProxyConfig:
     return ProxyConfig(node_name=NODE_NAME, cluster_cidr="10.197.1.0/24", sync_period=30.0, min_sync_period=0.2,
-                       health_port=0, table=TABLE, nft=net.nft())
+                       health_port=0, service_health_bind_address="127.0.0.1", table=TABLE, nft=net.nft())
 
 
 @pytest.fixture
@@ -449,6 +449,33 @@ async def test_load_balancer_source_ranges_keep_other_clients_out(api_client: Ap
     assert (await answered(net.client, svc["spec"]["clusterIP"], 80))[0].startswith("ep")  # only the LB IP is fenced
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_health_check_node_port_says_whether_this_node_has_local_endpoints(
+        api_client: ApiClient, net: Net, ns: str, proxier: Proxier) -> None:
+    health_port = free_port()
+    await create_service(api_client, ns, "hc", type="LoadBalancer", externalTrafficPolicy="Local",
+                         healthCheckNodePort=health_port)
+    await set_endpoints(api_client, ns, "hc", ENDPOINT_IPS,
+                        {ENDPOINT_IPS[0]: NODE_NAME, ENDPOINT_IPS[1]: NODE_NAME, ENDPOINT_IPS[2]: "another-node"})
+
+    async def health(wanted_status: int) -> dict | None:
+        try:
+            async with aiohttp.ClientSession() as session, \
+                    session.get(f"http://127.0.0.1:{health_port}/") as resp:
+                return await resp.json() if resp.status == wanted_status else None
+        except aiohttp.ClientError:
+            return None
+    body = await eventually(lambda: health(200), timeout=30)
+    assert body == {"service": {"namespace": ns, "name": "hc"}, "localEndpoints": 2, "serviceProxyHealthy": True}
+    await set_endpoints(api_client, ns, "hc", ENDPOINT_IPS[2:], {ENDPOINT_IPS[2]: "another-node"})
+    assert (await eventually(lambda: health(503), timeout=30))["localEndpoints"] == 0
+
+
 async def test_health_and_metrics_report_the_syncs(proxier: Proxier) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{proxier.health_port}/healthz") as resp:
@@ -480,9 +507,7 @@ async def test_healthz_fails_when_rules_have_not_synced_for_two_sync_periods(api
 
 async def test_python_m_kubeprov_proxy_serves_from_its_config_file(apiserver: ApiServerForTest, net: Net,
                                                                    tmp_path: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = tmp_path / "proxy.yaml"
     config.write_text(json.dumps({"kubeconfig": str(apiserver.kubeconfig), "node_name": NODE_NAME,
                                   "health_port": port, "min_sync_period": 0.2, "nft": net.nft()}))

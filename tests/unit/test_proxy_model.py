@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubeprov.proxy.model import Endpoint, build
+from kubeprov.proxy.model import Endpoint, build, health_checks
 
 NODE = "node-a"
 
@@ -101,3 +101,10 @@ def test_source_ranges_apply_to_load_balancers_only() -> None:
                            ports=[{"name": "http", "port": 80, "nodePort": 30080}])], [])
     (plain,) = build([service(loadBalancerSourceRanges=ranges)], [])
     assert (lb.source_ranges, plain.source_ranges) == (("10.197.2.0/24",), ())
+
+
+def test_health_check_port_counts_the_services_local_endpoints() -> None:
+    svc = service(type="LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=32000,
+                  ports=[{"name": "http", "port": 80, "nodePort": 30080}])
+    slices = [eps(endpoints=[endpoint("10.1.0.1", NODE), endpoint("10.1.0.2", "node-b")])]
+    assert health_checks(build([svc], slices), NODE) == {32000: ("ns", "web", 1)}
