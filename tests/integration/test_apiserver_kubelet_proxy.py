@@ -33,7 +33,8 @@ from kubeprov.etcd.local import free_port
 from tests.integration.apiserver_fixture import ApiServerForTest, extra_server
 from tests.integration.certs import issue_client_cert
 from tests.integration.controller_env import delete_if_present, eventually, new_namespace
-from tests.integration.kubelet_env import BUSYBOX, Env, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, Env
+from tests.integration.test_kubelet_streaming import streaming_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -379,9 +380,10 @@ LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
 @pytest.fixture
 async def real_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
                        apiserver: ApiServerForTest) -> AsyncIterator[Env]:
-    # the Node's InternalIP is loopback, so the API server reaches the kubelet's HTTPS server there
-    async with running_kubelet(api_client, oci_registry, tmp_path, port=0, health_port=0, address="127.0.0.1",
-                               node_ip="127.0.0.1", client_ca_file=str(apiserver.pki_dir / "ca.crt")) as env:
+    # the Node's InternalIP is loopback, so the API server reaches the kubelet's HTTPS server there; the
+    # streaming tests' wrapper finishes the teardown when a concurrent test removed this kubelet's CNI chains
+    async with streaming_kubelet(api_client, oci_registry, tmp_path, node_ip="127.0.0.1",
+                                 client_ca_file=str(apiserver.pki_dir / "ca.crt")) as env:
         yield env
 
 
