@@ -44,6 +44,8 @@ DEFAULT_GRACE = 30
 MINIMUM_GRACE = 2
 CONTAINER_ID_PREFIX = "kubeprov://"
 RESTART_COUNT_LABEL = "io.kubernetes.container.restartCount"
+# where the container's termination message file is on the host (read back after a kubelet restart)
+TERMINATION_FILE_LABEL = "io.kubeprov.container.terminationMessageHostPath"
 # how often API-backed volume contents (configMap, secret, downwardAPI, tokens) are looked at again
 VOLUME_REFRESH_SECONDS = 60.0
 DEADLINE_REASON = "DeadlineExceeded"
@@ -307,8 +309,11 @@ class PodWorker:
             c.image_id = current.image_id
             c.restarts = int(current.labels.get(RESTART_COUNT_LABEL) or 0)
             c.waiting = ("", "")
+            for status in mine:
+                if status.labels.get(TERMINATION_FILE_LABEL):
+                    c.termination_files[status.id] = Path(status.labels[TERMINATION_FILE_LABEL])
             if len(mine) > 1:
-                c.last_terminated = terminated_state(mine[-2])
+                c.last_terminated = self._terminated(c, mine[-2])
             self._start_probers(c)
         log.info("pod %s: adopted %d containers", self.key, sum(1 for c in self.containers if c.cid))
 
@@ -514,7 +519,8 @@ class PodWorker:
                 pod_security=spec.get("securityContext") or {},
                 qos_class=(self.pod.get("status") or {}).get("qosClass") or "BestEffort",
                 labels={"io.kubernetes.pod.uid": self.uid, "io.kubernetes.container.name": c.name,
-                        RESTART_COUNT_LABEL: str(c.restarts)})
+                        RESTART_COUNT_LABEL: str(c.restarts),
+                        **({TERMINATION_FILE_LABEL: str(termination_file)} if termination_file else {})})
         except Exception as exc:
             c.waiting = ("CreateContainerError", str(exc))
             self.event("Warning", "Failed", f"Error: {exc}")

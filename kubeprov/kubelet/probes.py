@@ -69,24 +69,52 @@ async def tcp_open(host: str, port: int, timeout: float) -> None:
         await writer.wait_closed()
 
 
+def dial_error(host: str, port: int, exc: BaseException) -> str:
+    """A connection failure worded like Go's net errors, which operators know from the kubelet's events."""
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    if isinstance(exc, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"dial tcp {address}: connect: connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"dial tcp {address}: connect: {exc.strerror.lower()}"
+    return f"dial tcp {address}: {exc}"
+
+
 async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_: Exec) -> tuple[bool, str]:
     """One probe: (success, the failure message the kubelet's Unhealthy event carries)."""
     timeout = float(probe.get("timeoutSeconds") or 1)
     try:
         if "exec" in probe:
-            code, output = await exec_(list(probe["exec"].get("command") or []), timeout)
+            command = [str(a) for a in probe["exec"].get("command") or []]
+            try:
+                code, output = await exec_(command, timeout)
+            except TimeoutError:
+                return False, f'command "{" ".join(command)}" timed out'
             text = output.decode(errors="replace").strip()
             return code == 0, "" if code == 0 else (text or f"command failed with exit code {code}")
         if "httpGet" in probe:
             get = probe["httpGet"]
             port = resolve_port(get.get("port"), container)
             host = get.get("host") or pod_ip
-            return await http_get(host, port, get.get("path") or "/", get.get("httpHeaders") or [], timeout,
-                                  str(get.get("scheme") or "HTTP"))
+            scheme = str(get.get("scheme") or "HTTP")
+            path = get.get("path") or "/"
+            url = f"{scheme.lower()}://{host}:{port}{path}"
+            try:
+                return await http_get(host, port, path, get.get("httpHeaders") or [], timeout, scheme)
+            except TimeoutError:
+                return False, (f'Get "{url}": context deadline exceeded '
+                               "(Client.Timeout exceeded while awaiting headers)")
+            except (OSError, ssl.SSLError) as exc:
+                return False, f'Get "{url}": {dial_error(host, port, exc)}'
         if "tcpSocket" in probe:
             sock = probe["tcpSocket"]
             port = resolve_port(sock.get("port"), container)
-            await tcp_open(sock.get("host") or pod_ip, port, timeout)
+            host = sock.get("host") or pod_ip
+            try:
+                await tcp_open(host, port, timeout)
+            except (OSError, TimeoutError) as exc:
+                return False, dial_error(host, port, exc)
             return True, ""
     except TimeoutError:
         return False, f"probe timed out after {timeout:g}s"

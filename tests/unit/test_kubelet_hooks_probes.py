@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kubeprov.kubelet.hooks import run_handler
-from kubeprov.kubelet.probes import Exec, Prober, request_headers
+from kubeprov.kubelet.probes import Exec, Prober, request_headers, run_probe
 
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
 
@@ -56,3 +56,75 @@ def test_a_startup_prober_succeeds_on_its_first_success() -> None:
     prober = Prober.for_container({"failureThreshold": 3}, False, now=0.0)
     prober.record(False, 1.0)
     assert prober.record(True, 2.0) and prober.result and not prober.failed_for_good()
+
+
+def test_a_prober_waits_its_initial_delay_then_probes_every_period() -> None:
+    prober = Prober.for_container({"initialDelaySeconds": 5, "periodSeconds": 2}, False, now=100.0)
+    assert not prober.due(104.9) and prober.due(105.0)
+    prober.record(True, 105.0)
+    assert not prober.due(106.9) and prober.due(107.0)
+
+
+def test_readiness_needs_success_threshold_successes_and_liveness_failure_threshold_failures() -> None:
+    readiness = Prober.for_container({"successThreshold": 2}, False, now=0.0)
+    assert not readiness.record(True, 1.0) and not readiness.result
+    assert readiness.record(True, 2.0) and readiness.result
+    liveness = Prober.for_container({"failureThreshold": 2}, True, now=0.0)
+    assert not liveness.record(False, 1.0)
+    liveness.record(True, 2.0)  # a success in between starts the count again
+    assert not liveness.record(False, 3.0) and liveness.record(False, 4.0) and not liveness.result
+
+
+async def serve_once(status: str, seen: list[bytes]) -> tuple[asyncio.Server, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def probe_http(status: str, **get: object) -> tuple[tuple[bool, str], bytes]:
+    seen: list[bytes] = []
+    server, port = await serve_once(status, seen)
+    async with server:
+        result = await run_probe({"httpGet": {"port": "web", **get}}, {"ports": [
+            {"name": "web", "containerPort": port}]}, "127.0.0.1", exits(0, b""))
+    return result, seen[0]
+
+
+def test_an_http_probe_sends_its_path_and_headers_to_the_named_port_and_takes_3xx_as_success() -> None:
+    (ok, _), request = asyncio.run(probe_http("302 Found", path="/healthz?full=1",
+                                              httpHeaders=[{"name": "Host", "value": "example.test"}]))
+    assert ok
+    lines = request.decode().split("\r\n")
+    assert lines[0] == "GET /healthz?full=1 HTTP/1.1"
+    assert "Host: example.test" in lines and "User-Agent: kube-probe/1.32" in lines
+
+
+def test_an_http_probe_answered_500_fails_with_the_status_code() -> None:
+    (ok, message), _ = asyncio.run(probe_http("500 Internal Server Error"))
+    assert (ok, message) == (False, "HTTP probe failed with statuscode: 500")
+
+
+def test_a_tcp_probe_to_a_closed_port_fails_like_the_kubelet_words_it() -> None:
+    async def closed_port() -> int:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        return port
+
+    port = asyncio.run(closed_port())
+    ok, message = asyncio.run(run_probe({"tcpSocket": {"port": port}}, {}, "127.0.0.1", exits(0, b"")))
+    assert (ok, message) == (False, f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+
+
+def test_an_exec_probe_past_its_timeout_fails_as_timed_out() -> None:
+    async def slow(argv: list[str], timeout: float) -> tuple[int, bytes]:
+        raise TimeoutError
+
+    ok, message = asyncio.run(run_probe({"exec": {"command": ["sleep", "5"]}, "timeoutSeconds": 1}, {}, "", slow))
+    assert (ok, message) == (False, 'command "sleep 5" timed out')
