@@ -10,6 +10,8 @@ Layout (after kube-proxy's nftables mode, in our own ``ip`` table):
   each a DNAT; ClientIP affinity keeps a timed set of client addresses per endpoint, checked first;
 * ``external-...`` is where NodePort, externalIPs and LoadBalancer IPs enter: marked for masquerade
   (policy Cluster), or, with policy Local, sent to local endpoints only without SNAT (dropped when none);
+* ``cluster-ips-check`` (after DNAT) rejects what is still addressed to a ClusterIP: a port the
+  Service does not have, so clients fail at once instead of timing out;
 * ``loadBalancerSourceRanges``: new connections to a LoadBalancer IP go through map ``firewall-ips``
   to ``firewall-...``, which drops clients outside the ranges (filter chains at priority -110, before DNAT);
 * filter chains at priority -110 reject (icmp port-unreachable) new connections to a service without
@@ -39,6 +41,7 @@ NO_ENDPOINT_SERVICES = "no-endpoint-services"
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
 NODEPORT_IPS = "nodeport-ips"
 FIREWALL_IPS = "firewall-ips"
+CLUSTER_IPS = "cluster-ips"
 REJECT_CHAIN = "reject-chain"
 MARK_CHAIN = "mark-for-masquerade"
 
@@ -97,6 +100,8 @@ def _static(ruleset: Ruleset, options: Options) -> None:
                        (SERVICE_NODEPORTS, verdict_by_port), (NO_ENDPOINT_NODEPORTS, verdict_by_port)):
         ruleset.sets[name] = f"map {name} {{ {decl} }}"
         ruleset.elements.setdefault(name, {})
+    ruleset.sets[CLUSTER_IPS] = f"set {CLUSTER_IPS} {{ type ipv4_addr; }}"
+    ruleset.elements.setdefault(CLUSTER_IPS, {})
     if options.nodeport_addresses:
         ruleset.sets[NODEPORT_IPS] = f"set {NODEPORT_IPS} {{ type ipv4_addr; flags interval; }}"
         for address in sorted(options.nodeport_addresses):
@@ -112,8 +117,11 @@ def _static(ruleset: Ruleset, options: Options) -> None:
         "filter-input": Chain(("ct state new jump nodeport-endpoints-check",
                                "ct state new jump service-endpoints-check"),
                               "{ type filter hook input priority -110; policy accept; }"),
-        "filter-forward": Chain(("ct state new jump service-endpoints-check",),
+        "filter-forward": Chain(("ct state new jump service-endpoints-check", "ct state new jump cluster-ips-check"),
                                 "{ type filter hook forward priority -110; policy accept; }"),
+        "filter-output-post-dnat": Chain(("ct state new jump cluster-ips-check",),
+                                         "{ type filter hook output priority -90; policy accept; }"),
+        "cluster-ips-check": Chain((f"ip daddr @{CLUSTER_IPS} reject",)),
         "filter-output": Chain(("ct state new jump nodeport-endpoints-check",
                                 "ct state new jump service-endpoints-check", "ct state new jump firewall-check"),
                                "{ type filter hook output priority -110; policy accept; }"),
@@ -174,6 +182,7 @@ def _service(ruleset: Ruleset, port: ServicePort, options: Options) -> None:
         ruleset.chains[local_chain] = Chain(tuple(masq + _spread(ruleset, port, local)))
 
     internal = local_chain if port.internal_local else cluster_chain
+    ruleset.element(CLUSTER_IPS, port.cluster_ip)
     cluster_key = f"{port.cluster_ip} . {proto} . {port.port}"
     if internal:
         ruleset.element(SERVICE_IPS, cluster_key, f"goto {internal}")

@@ -311,6 +311,16 @@ async def test_a_service_without_endpoints_refuses_connections_at_once(api_clien
     assert asyncio.get_running_loop().time() - started < 4.0
 
 
+async def test_a_port_the_service_does_not_have_is_refused(api_client: ApiClient, net: Net, ns: str,
+                                                           proxier: Proxier) -> None:
+    svc = await create_service(api_client, ns, "oneport")
+    await set_endpoints(api_client, ns, "oneport", ENDPOINT_IPS)
+    ip = svc["spec"]["clusterIP"]
+    await answered(net.client, ip, 80)
+    assert await ask(net.client, ip, 81, timeout=5.0) == ["ConnectionRefusedError"]
+    assert await ask(net.node, ip, 81, timeout=5.0) == ["ConnectionRefusedError"]
+
+
 async def test_client_ip_affinity_sticks_to_one_endpoint(api_client: ApiClient, net: Net, ns: str,
                                                          proxier: Proxier) -> None:
     svc = await create_service(api_client, ns, "sticky", sessionAffinity="ClientIP",

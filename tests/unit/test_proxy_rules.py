@@ -175,3 +175,10 @@ def test_load_balancer_source_ranges_drop_other_clients_of_the_load_balancer_ip(
     firewall = chain_name("firewall", p)
     assert ruleset.elements["firewall-ips"] == {"10.197.9.1 . tcp . 80": f"goto {firewall}"}
     assert ruleset.chains[firewall].rules == ("ip saddr != { 10.197.2.0/24, 192.0.2.0/24 } drop",)
+
+
+def test_cluster_ips_left_undnatted_are_rejected_after_dnat() -> None:
+    ruleset = render([port(), port("b", cluster_ip="10.96.0.11", endpoints=())], "t", OPTIONS)
+    assert ruleset.elements["cluster-ips"] == {"10.96.0.10": "", "10.96.0.11": ""}
+    assert ruleset.chains["cluster-ips-check"].rules == ("ip daddr @cluster-ips reject",)
+    assert "priority -90" in ruleset.chains["filter-output-post-dnat"].spec  # after nat-output's DNAT
