@@ -8,6 +8,7 @@ test's handle: its namespace, the kubelet and pod helpers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import subprocess
@@ -68,15 +69,35 @@ async def running_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Pa
         await kubelet.start()
         yield environment
     finally:
-        kubelet = environment.kubelet  # a test may have restarted it
-        await kubelet.remove_all_pods()
-        await kubelet.stop()
-        if kubelet.network is not None:
-            for name in netns.list_names(kubelet.network.config.netns_dir):
-                await kubelet.network.teardown({"metadata": {"uid": name}, "spec": {}})
-        subprocess.run(["ip", "link", "del", config.cni_bridge], capture_output=True, check=False)
-        remove_new_cni_rules(before)
-        remove_cgroup(config.cgroup_parent)
-        await delete_if_present(api_client, "v1", "namespaces", namespace)
-        await delete_if_present(api_client, "coordination.k8s.io/v1", "leases", kubelet.name, "kube-node-lease")
-        await delete_if_present(api_client, "v1", "nodes", kubelet.name)
+        await _clean_up(api_client, environment.kubelet, config, namespace, before)  # a test may have restarted it
+
+
+async def _clean_up(api_client: ApiClient, kubelet: Kubelet, config: KubeletConfig, namespace: str,
+                    nat_before: set[str]) -> None:
+    """Run every clean-up step even when one fails (a half-done teardown leaks bridges and cgroups), then
+    raise the first failure so the test run still shows it."""
+    failures: list[BaseException] = []
+
+    async def step(action: Any) -> None:
+        try:
+            result = action()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception as exc:
+            failures.append(exc)
+
+    await step(kubelet.remove_all_pods)
+    await step(kubelet.stop)
+    if kubelet.network is not None:
+        network = kubelet.network
+        for name in netns.list_names(network.config.netns_dir):
+            await step(lambda name=name: network.teardown({"metadata": {"uid": name}, "spec": {}}))
+    await step(lambda: subprocess.run(["ip", "link", "del", config.cni_bridge], capture_output=True, check=False))
+    await step(lambda: remove_new_cni_rules(nat_before, config.cni_network))
+    await step(lambda: remove_cgroup(config.cgroup_parent))
+    await step(lambda: delete_if_present(api_client, "v1", "namespaces", namespace))
+    await step(lambda: delete_if_present(api_client, "coordination.k8s.io/v1", "leases", kubelet.name,
+                                         "kube-node-lease"))
+    await step(lambda: delete_if_present(api_client, "v1", "nodes", kubelet.name))
+    if failures:
+        raise failures[0]

@@ -7,12 +7,13 @@ removes its bridge and any iptables rules it caused in a finally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shlex
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -92,30 +93,22 @@ def nat_rules() -> set[str]:
                               check=True).stdout.splitlines())
 
 
-def remove_new_cni_rules(before: set[str]) -> None:
-    """Drop nat rules and CNI chains that appeared during the test and belong to CNI (ours)."""
+def remove_new_cni_rules(before: set[str], network_name: str) -> None:
+    """Drop the nat rules and CNI chains that appeared during the test for ``network_name`` only: other test
+    sessions may be adding their own CNI rules on this host at the same time."""
     added = [rule for rule in nat_rules() - before if "CNI-" in rule]
-    for rule in added:
-        if rule.startswith("-A "):
-            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(rule)[1:]], capture_output=True, check=False)
-    for rule in added:
-        if rule.startswith("-N "):
-            chain = rule.split()[1]
-            subprocess.run(["iptables", "-t", "nat", "-F", chain], capture_output=True, check=False)
-            subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)
+    ours = [rule for rule in added if rule.startswith("-A ") and f'\\"{network_name}\\"' in rule]
+    chains = {word for rule in ours for word in shlex.split(rule) if word.startswith("CNI-")}
+    for rule in ours:
+        subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(rule)[1:]], capture_output=True, check=False)
+    for chain in sorted(chains):
+        subprocess.run(["iptables", "-t", "nat", "-F", chain], capture_output=True, check=False)
+        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)
 
 
 @pytest.fixture
-def iptables_guard() -> Iterator[None]:
+async def net(tmp_path: Path) -> AsyncIterator[PodNetwork]:
     before = nat_rules()
-    try:
-        yield
-    finally:
-        remove_new_cni_rules(before)
-
-
-@pytest.fixture
-async def net(tmp_path: Path, iptables_guard: None) -> AsyncIterator[PodNetwork]:
     tag = secrets.token_hex(3)
     octet = secrets.randbelow(250) + 1
     config = NetworkConfig((f"10.199.{octet}.0/24",), bridge=f"kpt{tag}", network_name=f"kpt{tag}",
@@ -125,8 +118,10 @@ async def net(tmp_path: Path, iptables_guard: None) -> AsyncIterator[PodNetwork]
         yield network
     finally:
         for name in netns.list_names(config.netns_dir):
-            await network.teardown({"metadata": {"uid": name}, "spec": {}})
+            with contextlib.suppress(Exception):  # the rest of the clean-up must still run
+                await network.teardown({"metadata": {"uid": name}, "spec": {}})
         subprocess.run(["ip", "link", "del", config.bridge], capture_output=True, check=False)
+        remove_new_cni_rules(before, config.network_name)
 
 
 def gateway(network: PodNetwork) -> str:
