@@ -18,6 +18,8 @@ Obj = dict[str, Any]
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_AFFINITY_TIMEOUT = 10800
 PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+# a Service carrying this label is served by another proxy (kube-proxy leaves it alone too)
+SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 
 
 @dataclass(frozen=True, order=True)
@@ -79,7 +81,10 @@ def usable(endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:
 
 
 def handled(svc: Obj) -> bool:
-    """Whether the proxy programs this Service: it needs a ClusterIP (headless and ExternalName are DNS only)."""
+    """Whether the proxy programs this Service: it needs a ClusterIP (headless and ExternalName are DNS only)
+    and no other proxy named by label ``service.kubernetes.io/service-proxy-name``."""
+    if SERVICE_PROXY_NAME_LABEL in ((svc.get("metadata") or {}).get("labels") or {}):
+        return False
     spec = svc.get("spec") or {}
     if spec.get("type") == "ExternalName":
         return False

@@ -60,6 +60,12 @@ def test_headless_and_external_name_services_are_ignored() -> None:
     assert build([headless, external], []) == []
 
 
+def test_services_of_another_proxy_are_ignored() -> None:
+    svc = service()
+    svc["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": "other-proxy"}
+    assert build([svc], [eps(endpoints=[endpoint("10.1.0.1")])]) == []
+
+
 def test_local_endpoints_are_those_on_this_node() -> None:
     slices = [eps(endpoints=[endpoint("10.1.0.1", NODE), endpoint("10.1.0.2", "node-b")])]
     (port,) = build([service(type="NodePort", externalTrafficPolicy="Local",
