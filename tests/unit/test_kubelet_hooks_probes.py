@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 
 from kubeprov.kubelet.hooks import run_handler
 from kubeprov.kubelet.probes import Exec, Prober, request_headers, run_probe
+from kubeprov.kubelet.server.tls import self_signed_pair, server_context
 
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}
 
@@ -75,20 +78,20 @@ def test_readiness_needs_success_threshold_successes_and_liveness_failure_thresh
     assert not liveness.record(False, 3.0) and liveness.record(False, 4.0) and not liveness.result
 
 
-async def serve_once(status: str, seen: list[bytes]) -> tuple[asyncio.Server, int]:
+async def serve_once(status: str, seen: list[bytes], tls: ssl.SSLContext | None = None) -> tuple[asyncio.Server, int]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen.append(await reader.readuntil(b"\r\n\r\n"))
         writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
     return server, server.sockets[0].getsockname()[1]
 
 
-async def probe_http(status: str, **get: object) -> tuple[tuple[bool, str], bytes]:
+async def probe_http(status: str, tls: ssl.SSLContext | None = None, **get: object) -> tuple[tuple[bool, str], bytes]:
     seen: list[bytes] = []
-    server, port = await serve_once(status, seen)
+    server, port = await serve_once(status, seen, tls)
     async with server:
         result = await run_probe({"httpGet": {"port": "web", **get}}, {"ports": [
             {"name": "web", "containerPort": port}]}, "127.0.0.1", exits(0, b""))
@@ -128,3 +131,9 @@ def test_an_exec_probe_past_its_timeout_fails_as_timed_out() -> None:
 
     ok, message = asyncio.run(run_probe({"exec": {"command": ["sleep", "5"]}, "timeoutSeconds": 1}, {}, "", slow))
     assert (ok, message) == (False, 'command "sleep 5" timed out')
+
+
+def test_an_https_probe_does_not_verify_the_containers_certificate(tmp_path: Path) -> None:
+    cert, key = self_signed_pair(tmp_path, "node", "")
+    (ok, _), request = asyncio.run(probe_http("200 OK", server_context(cert, key, ""), scheme="HTTPS"))
+    assert ok and request.startswith(b"GET / HTTP/1.1")
