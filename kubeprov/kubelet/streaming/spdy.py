@@ -361,6 +361,7 @@ class SpdySession:
         self.streams: dict[int, Stream] = {}
         self.incoming: asyncio.Queue[Stream | None] = asyncio.Queue()
         self.closed = False
+        self.ended = asyncio.Event()  # set once the session is over (GOAWAY, transport end, error)
         self.peer_flow_control = False
         self.initial_window = DEFAULT_WINDOW
         self._next_id = 2 if server else 1
@@ -395,6 +396,7 @@ class SpdySession:
         if self.closed:
             return
         self.closed = True
+        self.ended.set()
         for stream in self.streams.values():
             stream._on_reset()
         for fut in self._pings.values():

@@ -10,6 +10,10 @@ from aiohttp import WSMsgType, web
 from kubeprov.kubelet.streaming.channels import CLOSE, V1, Framing, FramingError
 
 
+def wants_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
 class ChannelSocket:
     """A prepared websocket speaking one negotiated channel framing. Sends are serialised (several pumps write
     at once); ``messages`` yields until the peer closes."""
