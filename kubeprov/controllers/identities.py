@@ -60,6 +60,7 @@ _IDENTITIES: Mapping[str, tuple[str, str]] = MappingProxyType({
     "hostpath-provisioner": ("hostpath-provisioner", "hostpath-provisioner"),
     "podgc": ("pod-garbage-collector", "pod-garbage-collector"),
     "serviceaccount-token": ("", "tokens-controller"),
+    "service-lb-ipam": ("", "service-lb-ipam"),
 })
 
 SERVICE_ACCOUNTS: Mapping[str, str] = MappingProxyType({n: a for n, (a, _) in _IDENTITIES.items() if a})
