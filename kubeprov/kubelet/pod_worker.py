@@ -539,7 +539,7 @@ class PodWorker:
         post_start = (c.spec.get("lifecycle") or {}).get("postStart")
         if post_start:
             # the container is not Running (nor probed) until its postStart hook returned
-            failure = await run_handler(post_start, c.spec, self.pod, self.pod_ip, self._exec(cid))
+            failure = await self._post_start(post_start, c, cid)
             if failure:
                 self.event("Warning", "FailedPostStartHook", failure)
                 await self.kill_container(c, self.grace_period(), "FailedPostStartHook", cid)
@@ -549,6 +549,26 @@ class PodWorker:
         c.cid = cid
         c.waiting = ("", "")
         self._start_probers(c)
+
+    def _stopping(self) -> bool:
+        return self.removed or bool((self.pod.get("metadata") or {}).get("deletionTimestamp"))
+
+    async def _post_start(self, handler: Obj, c: _Container, cid: str) -> str | None:
+        """Run the postStart hook; a deletion meanwhile abandons it (the kubelet cancels the sync), so the
+        next sync's termination is not held up by a hook that never ends."""
+        task = asyncio.ensure_future(run_handler(handler, c.spec, self.pod, self.pod_ip, self._exec(cid)))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                if not task.done() and self._stopping():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return None
+        finally:
+            if not task.done():
+                task.cancel()
+        return task.result()
 
     async def _env(self, container: Obj) -> list[Obj]:
         """Container env with valueFrom resolved (fieldRef, configMapKeyRef, secretKeyRef)."""

@@ -197,3 +197,15 @@ async def test_a_pre_stop_hook_longer_than_the_grace_period_is_cut_short(env: En
     assert await eventually(lambda: gone(env, "longstop"), timeout=40)
     # grace (2 s) for the hook, then the kubelet's minimum 2 s before SIGKILL: far from the hook's 60 s
     assert time.monotonic() - began < 30
+
+
+async def test_deleting_a_pod_whose_post_start_hook_hangs_does_not_wait_for_the_hook(env: Env) -> None:
+    await env.create_pod("hangs", [{"name": "c", "image": BUSYBOX, "command": SLEEPER, "lifecycle": {
+        "postStart": {"exec": {"command": ["sleep", "600"]}}}}])
+
+    async def created() -> bool:
+        return any(r == "Started" for r, _ in await events_of(env, "hangs"))
+
+    assert await eventually(created, timeout=60)
+    await env.client.delete("v1", "pods", "hangs", env.ns)
+    assert await eventually(lambda: gone(env, "hangs"), timeout=40)
