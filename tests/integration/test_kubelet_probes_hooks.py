@@ -209,3 +209,22 @@ async def test_deleting_a_pod_whose_post_start_hook_hangs_does_not_wait_for_the_
     assert await eventually(created, timeout=60)
     await env.client.delete("v1", "pods", "hangs", env.ns)
     assert await eventually(lambda: gone(env, "hangs"), timeout=40)
+
+
+async def test_a_liveness_restart_runs_the_pre_stop_hook_first(env: Env, tmp_path: Path) -> None:
+    out = tmp_path / "restartout"
+    out.mkdir()
+    await env.create_pod("relive", [{"name": "c", "image": BUSYBOX, "command": SLEEPER,
+                                     "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+                                     "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                                                       "failureThreshold": 1},
+                                     "lifecycle": {"preStop": {"exec": {"command": [
+                                         "sh", "-c", "echo prestop >> /out/log"]}}}}],
+                         volumes=[{"name": "out", "hostPath": {"path": str(out)}}])
+
+    async def restarted() -> bool:
+        status = await env.container_status("relive")
+        return bool(status) and status["restartCount"] >= 1
+
+    assert await eventually(restarted, timeout=60)
+    assert (out / "log").read_text().startswith("prestop\n")
