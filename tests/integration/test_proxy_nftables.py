@@ -353,6 +353,18 @@ async def test_external_traffic_policy_local_reaches_only_this_nodes_endpoints(
     assert {a.split()[1] for a in answers} == {CLIENT_IP}  # Local policy keeps the client's address
 
 
+async def test_external_traffic_policy_local_without_local_endpoints_drops_outside_clients(
+        api_client: ApiClient, net: Net, ns: str, proxier: Proxier) -> None:
+    svc = await create_service(api_client, ns, "remote", type="NodePort", externalTrafficPolicy="Local")
+    await set_endpoints(api_client, ns, "remote", ENDPOINT_IPS[2:], {ENDPOINT_IPS[2]: "another-node"})
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+
+    async def dropped() -> bool:  # before the proxy knows the port, the node itself refuses it
+        return await ask(net.client, CLIENT_GW, node_port, timeout=1.5) == ["TimeoutError"]
+    assert await eventually(dropped, timeout=30)
+    assert names(await answered(net.node, CLIENT_GW, node_port)) == {"ep2"}  # the node's own traffic is served
+
+
 async def test_an_endpoint_reaches_itself_through_its_service(api_client: ApiClient, net: Net, ns: str,
                                                               proxier: Proxier) -> None:
     svc = await create_service(api_client, ns, "hairpin")
