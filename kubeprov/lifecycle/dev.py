@@ -84,6 +84,10 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
         return DevCluster(directory, url, kubeconfig)
     if kubelet:
         preflight()
+        if wanted - node_components() <= names and kubeconfig.exists():
+            # the control plane runs: (re)start only the node's missing processes
+            start_node(table, directory, kubeconfig)
+            return DevCluster(directory, url, kubeconfig)
     if names:
         table.stop_all()
     _check_port_free(port)

@@ -62,8 +62,18 @@ def ports(directory: Path) -> dict[str, int]:
     return known
 
 
+def _ensure(table: ProcessTable, name: str, module: str, config: Path) -> int:
+    """Start ``python -m module --config config`` as ``name`` unless it runs already; its PID."""
+    running = {r.name: r.pid for r in table.running()}
+    if name in running:
+        return running[name]
+    return start_process(table, name, [sys.executable, "-m", module, "--config", str(config)],
+                         config.parent / "logs" / f"{name}.log", str(config))
+
+
 def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> NodeHost:
-    """Registry, kube-dns Service, DNS and kubelet; returns once the Node is Ready."""
+    """Registry, kube-dns Service, DNS, kubelet and proxy, each unless it runs already (so `dev up` after
+    one of them crashed restarts just that one); returns once the Node is Ready."""
     preflight()
     host = claim(directory)
     chosen = ports(directory)
@@ -74,8 +84,7 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
     dns_config = directory / "dns.yaml"
     atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=admin_kubeconfig, listen_address=host.dns_ip,
                                     port=53, cluster_domain="cluster.local", health_port=chosen["dns-health"]))
-    start_process(table, "dns", [sys.executable, "-m", "kubeprov.dns", "--config", str(dns_config)],
-                  logs / "dns.log", str(dns_config))
+    _ensure(table, "dns", "kubeprov.dns", dns_config)
     wait_dns(host.dns_ip, logs / "dns.log")
     kubelet_config = directory / "kubelet.yaml"
     atomic_write(kubelet_config, render(
@@ -88,8 +97,7 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
         # certificates (the API server's apiserver-kubelet-client) checked against the cluster CA
         address=host.node_ip, port=chosen["kubelet"], client_ca_file=str(directory / "pki" / "ca.crt"),
         health_port=chosen["kubelet-health"]))
-    pid = start_process(table, "kubelet", [sys.executable, "-m", "kubeprov.kubelet", "--config",
-                                           str(kubelet_config)], logs / "kubelet.log", str(kubelet_config))
+    pid = _ensure(table, "kubelet", "kubeprov.kubelet", kubelet_config)
     wait_node_ready(admin_kubeconfig, NODE, logs / "kubelet.log", pid, (host.node_ip, chosen["kubelet"]))
     if proxy_available():
         proxy_config = directory / "proxy.yaml"
@@ -97,8 +105,7 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
             "proxy.yaml.j2", kubeconfig=directory / "kubeconfigs" / "proxy.conf", node_name=NODE,
             cluster_cidr=host.pod_cidr, nodeport_addresses=[f"{host.node_ip}/32"], health_port=chosen["proxy-health"],
             table=host.proxy_table))
-        start_process(table, "proxy", [sys.executable, "-m", "kubeprov.proxy", "--config", str(proxy_config)],
-                      logs / "proxy.log", str(proxy_config))
+        _ensure(table, "proxy", "kubeprov.proxy", proxy_config)
     return host
 
 

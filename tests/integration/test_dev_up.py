@@ -73,3 +73,38 @@ def test_dev_up_with_hollow_nodes_runs_a_pod_created_by_kubectl(tmp_path: Path) 
         assert pod["status"]["phase"] == "Running"
     finally:
         subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, timeout=60)
+
+
+def test_dev_up_on_a_busy_port_says_so_in_one_sentence(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(tmp_path / "dev"), "--port", str(port)],
+                            capture_output=True, text=True, timeout=60)
+    assert up.returncode != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in up.stderr
+    assert "Traceback" not in up.stdout + up.stderr
+    assert not (tmp_path / "dev" / "processes.json").exists()
+
+
+def test_dev_up_kubelet_as_a_normal_user_says_it_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeprov.errors import KubeprovError
+    from kubeprov.lifecycle import devnode
+
+    monkeypatch.setattr(devnode.os, "geteuid", lambda: 1000)
+    with pytest.raises(KubeprovError, match="must run as root"):
+        devnode.preflight()
+
+
+def test_dev_up_kubelet_without_runc_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeprov.errors import KubeprovError
+    from kubeprov.lifecycle import devnode
+
+    monkeypatch.setattr(devnode.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(devnode, "RUNC", ("/nonexistent/runc",))
+    monkeypatch.setattr(devnode.shutil, "which", lambda name: None)
+    with pytest.raises(KubeprovError, match="runc is not installed"):
+        devnode.preflight()

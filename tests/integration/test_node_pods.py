@@ -80,3 +80,32 @@ def test_dev_up_again_while_running_changes_nothing(kubelet_cluster: KubeletClus
                            capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     assert kubelet_cluster.processes() == before
+
+
+def test_dev_up_after_the_kubelet_crashed_restarts_only_it_and_the_pods_keep_running(
+        kubelet_cluster: KubeletClusterForTest) -> None:
+    import signal
+    import subprocess
+
+    from tests.integration.dev_cluster import KUBEPROV
+
+    ns = namespace_of(kubelet_cluster, "node-crash")
+    kubelet_cluster.ok("-n", ns, "run", "web", f"--image={WEB}")
+    kubelet_cluster.wait_ready(ns, "web")
+    before = kubelet_cluster.pod(ns, "web")["status"]["containerStatuses"][0]
+    processes = kubelet_cluster.processes()
+    os.kill(processes["kubelet"], signal.SIGKILL)
+    poll(lambda: not Path(f"/proc/{processes['kubelet']}").exists()
+         or "zombie" in Path(f"/proc/{processes['kubelet']}/status").read_text(), 10, what="the kubelet to die")
+
+    again = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(kubelet_cluster.directory), "--kubelet"],
+                           capture_output=True, text=True, timeout=180, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = kubelet_cluster.processes()
+    assert after["kubelet"] != processes["kubelet"]
+    assert {k: v for k, v in after.items() if k != "kubelet"} == {k: v for k, v in processes.items() if k != "kubelet"}
+    kubelet_cluster.wait_ready(ns, "web")
+    status = kubelet_cluster.pod(ns, "web")["status"]["containerStatuses"][0]
+    assert (status["containerID"], status["restartCount"]) == (before["containerID"], 0)
+    assert kubelet_cluster.http_get(kubelet_cluster.pod(ns, "web")["status"]["podIP"]).strip() == \
+        "web version 1 pod web"
