@@ -829,6 +829,9 @@ class PodWorker:
     async def cleanup(self) -> None:
         """Containers, namespaces, cgroups, the pod network (IP, veth, netns), volumes and the pod's files."""
         await self.deps.runtime.remove_sandbox(self.uid)
-        await self._release_network()
-        await asyncio.to_thread(self.deps.volumes.teardown, self.uid)
-        await asyncio.to_thread(shutil.rmtree, self.pod_dir, True)
+        try:
+            await self._release_network()
+        finally:
+            # volumes (tmpfs mounts) go even when the network teardown failed; the error is still raised
+            await asyncio.to_thread(self.deps.volumes.teardown, self.uid)
+            await asyncio.to_thread(shutil.rmtree, self.pod_dir, True)
