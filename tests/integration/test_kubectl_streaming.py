@@ -166,12 +166,16 @@ async def test_kubectl_exec_of_a_missing_executable_shows_the_runtimes_error(
     assert '"no-such-command": executable file not found in $PATH' in out.stderr
 
 
-def run_on_terminal(argv: list[str], env: dict[str, str], rows: int, cols: int) -> tuple[int, str]:
-    """Run ``argv`` with a pty of the given size as its stdin/stdout/stderr; (exit code, everything it wrote)."""
+def run_on_terminal(argv: list[str], env: dict[str, str], rows: int, cols: int,
+                    typed: bytes = b"") -> tuple[int, str]:
+    """Run ``argv`` with a pty of the given size as its stdin/stdout/stderr, ``typed`` waiting in its input;
+    (exit code, everything it wrote)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
+    if typed:
+        os.write(master, typed)
     output = b""
     try:
         while select.select([master], [], [], 60)[0]:
@@ -238,3 +242,23 @@ async def test_the_official_python_clients_port_forward_reaches_the_pods_port(ap
 
     reply = await asyncio.to_thread(fetch)
     assert reply.startswith(b"HTTP/1.") and b"web" in reply
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+async def test_kubectl_attach_it_reaches_a_tty_containers_terminal_with_the_users_size(
+        apiserver: ApiServerForTest, env: Env, websockets: str) -> None:
+    script = 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+    await env.create_pod("tt", [{"name": "c", "image": BUSYBOX, "stdin": True, "stdinOnce": True, "tty": True,
+                                 "command": ["sh", "-c", script]}], restartPolicy="Never")
+
+    async def running() -> bool:
+        status = await env.container_status("tt")
+        return bool(status and "running" in status.get("state", {}))
+
+    assert await eventually(running, timeout=60)
+    argv = ["kubectl", "--kubeconfig", str(apiserver.kubeconfig), "-n", env.ns, "attach", "-it", "tt"]
+    code, output = await asyncio.to_thread(
+        run_on_terminal, argv, kubectl_env(apiserver, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=websockets), 21, 55,
+        typed=b"\r")
+    assert code == 0, output
+    assert "21 55" in output

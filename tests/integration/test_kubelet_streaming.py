@@ -357,3 +357,23 @@ async def test_native_websocket_port_forward_to_a_closed_port_reports_on_its_err
     message = await asyncio.to_thread(error_text)
     assert message.startswith("error forwarding port 8081 to pod web, uid ")
     assert "connection refused" in message
+
+
+async def test_attach_to_a_tty_container_reaches_its_terminal_and_resizes_it(streaming: Streaming) -> None:
+    await streaming.running_pod("tt", [{"name": "c", "image": BUSYBOX, "stdin": True, "tty": True,
+                                        "command": ["sh"]}])
+    url = streaming.url(f"/attach/{streaming.env.ns}/tt/c?stdin=true&stdout=true&tty=true")
+
+    def attach() -> str:
+        client = WSClient(Configuration(), url, headers=None, capture_all=True)
+        client.write_channel(4, '{"Width": 100, "Height": 40}')
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "40 100" not in seen and time.monotonic() < deadline:
+            client.write_stdin("stty size\n")
+            client.update(timeout=1)
+            seen += client.read_stdout(timeout=1)
+        client.close()
+        return seen
+
+    assert "40 100" in await asyncio.to_thread(attach)

@@ -217,9 +217,13 @@ class ContainerRuntime:
                 memory_capacity=self.memory_capacity,
                 users=UserDB.from_rootfs(fs.target),
             )
-            (directory / "config.json").write_text(json.dumps(build_spec(cfg), indent=1))
+            bundle_spec = build_spec(cfg)
+            tty = bool(container.get("tty"))
+            if tty:  # the shim takes the terminal's master from runc and logs it
+                bundle_spec["process"]["terminal"] = True
+            (directory / "config.json").write_text(json.dumps(bundle_spec, indent=1))
             await self.runc.create(cid, directory, directory, Path(log_path), cgroups_path,
-                                   stdin=bool(container.get("stdin")))
+                                   stdin=bool(container.get("stdin")), tty=tty)
         except Exception:
             await self._discard(cid)
             raise
@@ -335,9 +339,14 @@ class ContainerRuntime:
         return await self.runc.exec(cid, argv, stdin=stdin, timeout=timeout)
 
     def stdin_fifo(self, cid: str) -> Path | None:
-        """The FIFO the shim gave a ``stdin: true`` container as its stdin (None otherwise); writing
-        "close" to the ``-ctl`` FIFO next to it ends that stdin (stdinOnce)."""
+        """The FIFO the shim gave a ``stdin: true`` container as its stdin (None otherwise)."""
         fifo = self._dir(cid) / "stdin"
+        return fifo if fifo.exists() else None
+
+    def control_fifo(self, cid: str) -> Path | None:
+        """The shim's command FIFO for a container with stdin or a tty: "close" ends its stdin (stdinOnce),
+        "resize W H" sizes its terminal."""
+        fifo = self._dir(cid) / "stdin-ctl"
         return fifo if fifo.exists() else None
 
     async def exec_stream(self, cid: str, argv: list[str], stdin: bool = True,

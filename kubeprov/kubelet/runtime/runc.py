@@ -64,13 +64,14 @@ class Runc:
         return out
 
     async def create(self, cid: str, bundle: Path, state: Path, log: Path, cgroups_path: str,
-                     stdin: bool = False) -> int:
+                     stdin: bool = False, tty: bool = False) -> int:
         """``runc create`` under a new shim (which outlives us); returns the container's init pid. With
-        ``stdin`` the container reads a FIFO the shim keeps in ``state`` (for attach)."""
+        ``stdin`` the container reads a FIFO the shim keeps in ``state`` (for attach); with ``tty`` (the
+        bundle's ``process.terminal``) the shim holds the container's terminal."""
         self.root.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, str(SHIM), "--runc", self.binary, "--root", str(self.root)]
         argv += ["--bundle", str(bundle), "--id", cid, "--log", str(log), "--state", str(state)]
-        argv += ["--cgroups-path", cgroups_path] + (["--stdin"] if stdin else [])
+        argv += ["--cgroups-path", cgroups_path] + (["--stdin"] if stdin else []) + (["--tty"] if tty else [])
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )

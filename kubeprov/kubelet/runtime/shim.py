@@ -1,11 +1,12 @@
 """Our container shim: one small daemon per container that outlives the kubelet.
 
 It runs ``runc create`` with pipes for the container's stdout/stderr (and with ``--stdin`` a FIFO as its stdin,
-which attach writes to), becomes the container's parent (child subreaper), writes every output line to the
-container's log file in the CRI format (``<RFC3339Nano> stdout|stderr F|P <text>``), and when the container's
-init exits records the exit status (and whether the memory cgroup OOM-killed it) in ``exit.json`` next to the
-bundle. The kubelet only reads files, so a restarted kubelet re-adopts running containers and still sees their
-exit codes.
+which attach writes to; with ``--tty`` a terminal whose master runc hands over its console socket, logged as
+stdout, fed from that FIFO and resized on the kubelet's command), becomes the container's parent (child
+subreaper), writes every output line to the container's log file in the CRI format (``<RFC3339Nano>
+stdout|stderr F|P <text>``), and when the container's init exits records the exit status (and whether the
+memory cgroup OOM-killed it) in ``exit.json`` next to the bundle. The kubelet only reads files, so a restarted
+kubelet re-adopts running containers and still sees their exit codes.
 
 Standard library only and run as a script (``python shim.py ...``), so it starts fast and does not
 depend on the kubelet's package state once running.
@@ -15,17 +16,24 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import fcntl
 import json
 import os
+import shutil
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 STDIN_FIFO = "stdin"  # the container's stdin (containers with stdin: true): attach writes here
-STDIN_CONTROL = "stdin-ctl"  # "close" ends the container's stdin (stdinOnce, after the first attach)
+STDIN_CONTROL = "stdin-ctl"  # "close" ends the container's stdin (stdinOnce); "resize W H" sizes its terminal
 MAX_LINE = 16 * 1024  # containerd's CRI buffer: longer lines are split into P(artial) entries
 EXIT_FILE = "exit.json"
 PID_FILE = "init.pid"
@@ -64,6 +72,8 @@ class CRILogWriter:
                 chunk = os.read(fd, 65536)
             except InterruptedError:
                 continue
+            except OSError:  # EIO: a terminal's last user closed it
+                break
             if not chunk:
                 break
             pending += chunk
@@ -141,18 +151,62 @@ def open_stdin(state: Path) -> tuple[int, int]:
     return read_end, keep
 
 
-def serve_stdin_control(state: Path, keep: int) -> None:
-    """Wait for "close" on the control FIFO, then drop our write end: once the attached writer goes too, the
-    container reads EOF."""
+def serve_control(state: Path, commands: dict[str, Callable[[list[str]], None]]) -> None:
+    """Run the kubelet's commands from the control FIFO ("close" ends the container's stdin, "resize W H" sizes
+    its terminal) until the shim exits."""
     control = state / STDIN_CONTROL
     os.mkfifo(control, 0o600)
     fd = os.open(control, os.O_RDWR)  # read-write: never EOF while we wait
-    with os.fdopen(fd, "rb", buffering=0) as commands:
-        while True:
-            line = commands.readline()
-            if not line or line.strip() == b"close":
-                os.close(keep)
-                return
+    with os.fdopen(fd, "rb", buffering=0) as lines:
+        while line := lines.readline():
+            word, *rest = line.decode(errors="replace").split() or [""]
+            handler = commands.get(word)
+            if handler is not None:
+                try:
+                    handler(rest)
+                except (OSError, ValueError) as exc:
+                    print(f"control {word}: {exc}", file=sys.stderr)
+
+
+class Console:
+    """runc's ``--console-socket``: runc sends the pty master of a ``terminal: true`` container over it. The
+    socket lives in a short directory of its own (unix socket paths are limited to 108 bytes)."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="kpc-")
+        self.path = os.path.join(self.directory, "console.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(1)
+
+    def receive(self, timeout: float = 30) -> int:
+        """The pty master fd runc sent."""
+        self._listener.settimeout(timeout)
+        try:
+            conn, _ = self._listener.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        finally:
+            self.close()
+        if not fds:
+            raise RuntimeError("runc sent no console")
+        return fds[0]
+
+    def close(self) -> None:
+        self._listener.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def set_size(master: int, words: list[str]) -> None:
+    cols, rows = (int(w) for w in words[:2])
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def feed_terminal(fifo: Path, master: int) -> None:
+    """The stdin FIFO -> the container's terminal (the FIFO held open read-write, so never EOF)."""
+    fd = os.open(fifo, os.O_RDWR)
+    while data := os.read(fd, 65536):
+        os.write(master, data)
 
 
 def run(args: argparse.Namespace, ready: int) -> int:
@@ -164,14 +218,17 @@ def run(args: argparse.Namespace, ready: int) -> int:
     err_r, err_w = os.pipe()
     cmd = [args.runc, "--root", args.root, "--log", str(state / RUNC_LOG), "--log-format", "json"]
     cmd += ["create", "--bundle", args.bundle, "--pid-file", str(state / PID_FILE), args.id]
-    if args.stdin:
-        stdin_r, keep = open_stdin(state)
-        create = subprocess.Popen(cmd, stdin=stdin_r, stdout=out_w, stderr=err_w, close_fds=True)
+    console = Console() if args.tty else None
+    if console is not None:
+        cmd[-1:-1] = ["--console-socket", console.path]
+    stdin_r, keep = open_stdin(state) if args.stdin and console is None else (-1, -1)
+    if args.stdin and console is not None:
+        os.mkfifo(state / STDIN_FIFO, 0o600)
+    with open(os.devnull, "rb") as devnull:
+        create = subprocess.Popen(cmd, stdin=stdin_r if stdin_r >= 0 else devnull, stdout=out_w, stderr=err_w,
+                                  close_fds=True)
+    if stdin_r >= 0:
         os.close(stdin_r)
-        threading.Thread(target=serve_stdin_control, args=(state, keep), daemon=True).start()
-    else:
-        with open(os.devnull, "rb") as devnull:
-            create = subprocess.Popen(cmd, stdin=devnull, stdout=out_w, stderr=err_w, close_fds=True)
     os.close(out_w)
     os.close(err_w)
     writer = CRILogWriter(Path(args.log))
@@ -181,9 +238,33 @@ def run(args: argparse.Namespace, ready: int) -> int:
     ]
     for reader in readers:
         reader.start()
+    received: list[int] = []
+    if console is not None:
+        receiver = threading.Thread(target=lambda: received.append(console.receive()), daemon=True)
+        receiver.start()
     if create.wait() != 0:
+        if console is not None:
+            console.close()
         os.write(ready, b"error " + runc_error(state / RUNC_LOG).encode() + b"\n")
         return 1
+    if console is not None:
+        receiver.join(30)
+        if not received:
+            os.write(ready, b"error runc sent no console for the container's terminal\n")
+            return 1
+    master = received[0] if received else -1
+    commands: dict[str, Callable[[list[str]], None]] = {}
+    if master >= 0:
+        readers.append(threading.Thread(target=writer.copy, args=(os.dup(master), "stdout"), daemon=True))
+        readers[-1].start()
+        commands["resize"] = lambda words: set_size(master, words)
+        commands["close"] = lambda _: os.write(master, b"\x04") and None  # end of input on a terminal
+        if args.stdin:
+            threading.Thread(target=feed_terminal, args=(state / STDIN_FIFO, master), daemon=True).start()
+    elif keep >= 0:
+        commands["close"] = lambda _: os.close(keep)
+    if commands:
+        threading.Thread(target=serve_control, args=(state, commands), daemon=True).start()
     pid = int((state / PID_FILE).read_text().strip())
     os.write(ready, f"ok {pid}\n".encode())
     os.close(ready)
@@ -218,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("runc", "root", "bundle", "id", "log", "state", "cgroups-path"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--stdin", action="store_true", help="give the container a stdin FIFO for attach")
+    parser.add_argument("--tty", action="store_true", help="the container has a terminal (runc --console-socket)")
     args = parser.parse_args(argv)
     ready_r, ready_w = os.pipe()
     if os.fork() > 0:

@@ -3,7 +3,8 @@
 Output comes from the container's CRI log file (the shim writes every line there), followed from its current
 end until the container exits. Stdin goes to the FIFO the shim made the container's stdin (``stdin: true``
 containers only); with ``stdinOnce`` the end of the first attached session's input closes it for good, by
-telling the shim to drop the write end it holds.
+telling the shim over its control FIFO (it drops the write end it holds, or types ^D on a terminal). For a
+``tty: true`` container the client's resizes go the same way to the terminal the shim holds.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ async def follow_output(runtime: Any, cid: str, log: BinaryIO, opts: Options, se
             await asyncio.sleep(POLL)
 
 
-async def feed_stdin(fifo: Path, session: StreamSession, once: bool) -> None:
+async def feed_stdin(fifo: Path, control: Path | None, session: StreamSession, once: bool) -> None:
     """Session input -> the container's stdin FIFO; at its end, with ``once``, close the container's stdin."""
     fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -70,16 +71,24 @@ async def feed_stdin(fifo: Path, session: StreamSession, once: bool) -> None:
             await write_fd(fd, data)
     finally:
         os.close(fd)
-        if once:
-            close_stdin(fifo)
+        if once and control is not None:
+            send_command(control, "close")
 
 
-def close_stdin(fifo: Path) -> None:
-    control = fifo.with_name(fifo.name + "-ctl")
+async def forward_resizes(control: Path, session: StreamSession) -> None:
+    """The client's terminal sizes -> the shim, which sets them on the container's terminal."""
+    while True:
+        size = await session.resizes.get()
+        if size.width > 0 and size.height > 0:
+            send_command(control, f"resize {size.width} {size.height}")
+
+
+def send_command(control: Path, command: str) -> None:
+    """One line to the shim's control FIFO (it always has it open for reading)."""
     with contextlib.suppress(OSError):
         fd = os.open(control, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            os.write(fd, b"close\n")
+            os.write(fd, command.encode() + b"\n")
         finally:
             os.close(fd)
 
@@ -90,9 +99,12 @@ async def run_attach(runtime: Any, container: Any, spec: dict[str, Any], opts: O
     log = open(container.log_path, "rb")
     log.seek(0, os.SEEK_END)  # from now on, before any input can cause output
     tasks = [asyncio.create_task(session.gone.wait())]
+    control = runtime.control_fifo(container.id)
     fifo = runtime.stdin_fifo(container.id) if opts.stdin and spec.get("stdin") else None
     if fifo is not None:
-        tasks.append(asyncio.create_task(feed_stdin(fifo, session, bool(spec.get("stdinOnce")))))
+        tasks.append(asyncio.create_task(feed_stdin(fifo, control, session, bool(spec.get("stdinOnce")))))
+    if opts.tty and spec.get("tty") and control is not None:
+        tasks.append(asyncio.create_task(forward_resizes(control, session)))
     output = asyncio.create_task(_watch(runtime, container, log, opts, session))
     try:
         await asyncio.wait([output, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
