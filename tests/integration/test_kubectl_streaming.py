@@ -262,3 +262,15 @@ async def test_kubectl_attach_it_reaches_a_tty_containers_terminal_with_the_user
         typed=b"\r")
     assert code == 0, output
     assert "21 55" in output
+
+
+async def test_kubectl_cp_copies_a_file_into_the_pod_and_back(apiserver: ApiServerForTest, env: Env,
+                                                              tmp_path: Path) -> None:
+    await running_pod(env, "ex")
+    source, back = tmp_path / "source.txt", tmp_path / "back.txt"
+    source.write_text("copied through exec\n" * 1000)
+    into = await kubectl(apiserver, "-n", env.ns, "cp", str(source), "ex:/tmp/copied.txt")
+    assert into.returncode == 0, into.stderr
+    out = await kubectl(apiserver, "-n", env.ns, "cp", "ex:/tmp/copied.txt", str(back))
+    assert out.returncode == 0, out.stderr
+    assert back.read_text() == source.read_text()
