@@ -377,3 +377,21 @@ async def test_attach_to_a_tty_container_reaches_its_terminal_and_resizes_it(str
         return seen
 
     assert "40 100" in await asyncio.to_thread(attach)
+
+
+async def test_exec_without_an_upgrade_is_a_400_status(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(streaming.url(exec_path(streaming.env.ns, "ex", "ls"), "http")) as resp:
+            body = await resp.json()
+    assert resp.status == 400 and body["message"] == "Upgrade request required"
+
+
+async def test_a_spdy_exec_offering_no_known_protocol_is_a_400_status(streaming: Streaming) -> None:
+    await streaming.running_pod("ex")
+    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": "v9.channel.k8s.io"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(streaming.url(exec_path(streaming.env.ns, "ex", "ls"), "http"), headers=headers) as resp:
+            body = await resp.json()
+    assert resp.status == 400
+    assert body["message"].startswith("unable to upgrade: unable to negotiate protocol: client supports")
