@@ -154,11 +154,28 @@ def run_component(prog: str, description: str, config_cls: type[ComponentConfig]
     args = parser.parse_args(argv)
     try:
         config = config_cls.load(args.config)
-        if hasattr(config, "kubeconfig") and not config.kubeconfig:
-            raise KubeprovError(f"{args.config}: kubeconfig is required")
+        if hasattr(config, "kubeconfig"):
+            if not config.kubeconfig:
+                raise KubeprovError(f"{args.config}: kubeconfig is required")
+            asyncio.run(_check_kubeconfig(args.config, Path(config.kubeconfig)))
     except KubeprovError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     setup_logging(getattr(config, "log_level", "info"))
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except OSError as err:  # a port taken, a directory not writable: the operator's to fix, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
+
+
+async def _check_kubeconfig(source: Path, path: Path) -> None:
+    """Fail at start, in one sentence, on a kubeconfig the component could never use."""
+    from kubeprov.api.client import ApiClient
+
+    try:
+        client = ApiClient.from_kubeconfig(path)
+    except Exception as exc:  # missing file, bad YAML, unknown context: all the operator's to fix
+        raise KubeprovError(f"{source}: cannot use kubeconfig {path}: {exc}") from None
+    await client.close()

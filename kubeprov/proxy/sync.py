@@ -15,7 +15,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -232,17 +231,10 @@ class Proxier:
 
 
 async def serve_forever(config: ProxyConfig) -> None:
-    """Run until SIGTERM/SIGINT (what ``python -m kubeprov.proxy`` does); a kubeconfig that cannot be used
-    or a health port already taken is an error message and exit code 2."""
-    try:
-        client = ApiClient.from_kubeconfig(Path(config.kubeconfig), user_agent="kubeprov-proxy")
-    except Exception as exc:  # any reason the file is unusable is the operator's to fix
-        print(f"error: cannot use kubeconfig {config.kubeconfig}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Run until SIGTERM/SIGINT (what ``python -m kubeprov.proxy`` does); ``run_component`` has checked the
+    kubeconfig and turns a health port already taken into an error message and exit code 2."""
+    client = ApiClient.from_kubeconfig(Path(config.kubeconfig), user_agent="kubeprov-proxy")
     try:
         await serve_until_signalled(Proxier(config, client=client))
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     finally:
         await client.close()

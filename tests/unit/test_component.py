@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["kubeprov.scheduler", "kubeprov.controllers", "kubeprov.dns"]
+MODULES = ["kubeprov.scheduler", "kubeprov.controllers", "kubeprov.dns", "kubeprov.proxy", "kubeprov.kubelet"]
 
 
 def run(module: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -41,6 +41,16 @@ def test_a_config_without_kubeconfig_is_refused(module: str, tmp_path: Path) -> 
     out = run(module, config)
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {config}: kubeconfig is required"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_kubeconfig_that_does_not_exist_is_one_sentence(module: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"kubeconfig: {tmp_path}/absent.conf\n")
+    out = run(module, config)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: {config}: cannot use kubeconfig {tmp_path}/absent.conf: ")
+    assert "Traceback" not in out.stderr
 
 
 def test_a_wrongly_typed_setting_is_a_message(tmp_path: Path) -> None:
