@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from kubeprov.kubelet.streaming import spdy
+from kubeprov.kubelet.streaming import portforward, spdy
 
 
 def test_the_dictionary_is_the_specs_1423_bytes_with_its_zlib_id() -> None:
@@ -227,3 +227,16 @@ async def test_data_for_an_unknown_stream_is_answered_with_rst_stream() -> None:
 async def _until(check: Callable[[], bool]) -> None:
     while not check():
         await asyncio.sleep(0.01)
+
+
+async def test_a_port_forward_request_whose_data_stream_never_comes_is_reset() -> None:
+    server, client, stop = await connected()
+    forwarding = asyncio.create_task(portforward.serve_spdy(server, portforward.Target("p", "u", None),
+                                                            pair_timeout=0.2))
+    try:
+        error = await client.open_stream({"streamType": "error", "port": "80", "requestID": "0"})
+        assert await asyncio.wait_for(error.read(), 5) == b""
+        assert error.reset
+    finally:
+        forwarding.cancel()
+        await stop()

@@ -16,9 +16,10 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubeprov.kubelet.streaming import spdy
 from kubeprov.kubelet.streaming.netdial import DialError, dial
@@ -80,27 +81,45 @@ async def _copy_out(sock: socket.socket, write: Callable[[bytes], Awaitable[None
 # ------------------------------------------------------------------------------------------ SPDY
 
 
-async def serve_spdy(session: spdy.SpdySession, target: Target) -> None:
-    """Pair each request's error and data streams (by ``requestid``) and forward them until the session ends."""
+async def serve_spdy(session: spdy.SpdySession, target: Target, pair_timeout: float = PAIR_TIMEOUT) -> None:
+    """Pair each request's error and data streams (by ``requestid``) and forward them until the session ends; a
+    request whose other stream does not follow within ``pair_timeout`` is reset, as the kubelet does."""
     pending: dict[str, dict[str, spdy.Stream]] = {}
     tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     try:
         while (stream := await session.accept()) is not None:
             kind = stream.headers.get("streamtype", "")
             if kind not in ("data", "error"):
                 await stream.send_reset(spdy.RST_PROTOCOL_ERROR)
                 continue
-            pair = pending.setdefault(stream.headers.get("requestid", ""), {})
+            request_id = stream.headers.get("requestid", "")
+            pair = pending.setdefault(request_id, {})
             pair[kind] = stream
             if "data" in pair and "error" in pair:
-                pending.pop(stream.headers.get("requestid", ""), None)
-                task = asyncio.create_task(_forward_spdy(pair["data"], pair["error"], target))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                pending.pop(request_id, None)
+                spawn(_forward_spdy(pair["data"], pair["error"], target))
+            elif len(pair) == 1:
+                spawn(_expire(pending, request_id, pair_timeout))
     finally:
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _expire(pending: dict[str, dict[str, spdy.Stream]], request_id: str, timeout: float) -> None:
+    await asyncio.sleep(timeout)
+    pair = pending.get(request_id)
+    if pair is not None and len(pair) == 1:
+        pending.pop(request_id, None)
+        log.info("port-forward request %s: the client's other stream never came", request_id)
+        for stream in pair.values():
+            await stream.send_reset(spdy.RST_CANCEL)
 
 
 async def _forward_spdy(data: spdy.Stream, error: spdy.Stream, target: Target) -> None:
