@@ -96,8 +96,9 @@ async def startup_latency(client: ApiClient, count: int, timeout: float) -> None
     await client.delete("v1", "pods", "warm-up", NS)
 
     seen: dict[str, float] = {}
+    bound: dict[str, float] = {}
     sent: dict[str, float] = {}
-    watcher = asyncio.create_task(_watch_ready(client, seen))
+    watcher = asyncio.create_task(_watch_ready(client, seen, bound))
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def create(name: str) -> None:
@@ -119,6 +120,7 @@ async def startup_latency(client: ApiClient, count: int, timeout: float) -> None
     by_stamps = [parse_time(ready_since(pods[n])) - parse_time(pods[n]["metadata"]["creationTimestamp"])
                  for n in names if n in pods and ready_since(pods[n])]
     observed = [seen[n] - sent[n] for n in names if n in seen and n in sent]
+    scheduled = [bound[n] - sent[n] for n in names if n in bound and n in sent]
     print(f"pod startup latency, {count} pods created at once (cached image), all Ready after {took:.1f}s")
     if len(by_stamps) < count:
         print(f"  only {len(by_stamps)} of {count} pods became Ready within {timeout:g}s")
@@ -130,6 +132,9 @@ async def startup_latency(client: ApiClient, count: int, timeout: float) -> None
     if observed:
         print(f"  as observed (create sent -> Ready watched): p50 {percentile(observed, 50) * 1000:.0f} ms  "
               f"p99 {percentile(observed, 99) * 1000:.0f} ms  max {max(observed) * 1000:.0f} ms")
+    if scheduled:
+        print(f"  of which create sent -> bound to the node: p50 {percentile(scheduled, 50) * 1000:.0f} ms  "
+              f"p99 {percentile(scheduled, 99) * 1000:.0f} ms")
     await client.delete_collection("v1", "pods", NS, label_selector="bench=startup")
 
 
@@ -137,12 +142,14 @@ async def _ready(client: ApiClient, name: str) -> bool:
     return bool(ready_since(await client.get("v1", "pods", name, NS)))
 
 
-async def _watch_ready(client: ApiClient, seen: dict[str, float]) -> None:
-    """Note when each pod is first seen Ready (this process's clock)."""
+async def _watch_ready(client: ApiClient, seen: dict[str, float], bound: dict[str, float]) -> None:
+    """Note when each pod is first seen bound to the node and Ready (this process's clock)."""
     while True:
         try:
             async for _kind, pod in client.watch("v1", "pods", namespace=NS):
                 name = (pod.get("metadata") or {}).get("name", "")
+                if name not in bound and (pod.get("spec") or {}).get("nodeName"):
+                    bound[name] = time.perf_counter()
                 if name not in seen and ready_since(pod):
                     seen[name] = time.perf_counter()
         except (StatusError, ApiConnectionError):
