@@ -71,3 +71,23 @@ def test_cluster_ip_is_released_when_the_service_is_deleted(apiserver: ApiServer
     assert "provided IP is already allocated" in json.loads(clash.body)["message"]
     assert client.request("DELETE", f"/api/v1/namespaces/{ns}/services/fixed").status == 200
     assert client.request("POST", f"/api/v1/namespaces/{ns}/services", body).status == 201
+
+
+def test_a_local_load_balancer_gets_a_health_check_node_port_given_back_when_no_longer_local(
+        apiserver: ApiServerForTest) -> None:
+    ns = apiserver.namespace("alloc")
+    client = RawClient(apiserver.kubeconfig)
+    body = service("lb")
+    body["spec"].update(type="LoadBalancer", externalTrafficPolicy="Local")
+    created = client.request("POST", f"/api/v1/namespaces/{ns}/services", body)
+    assert created.status == 201, created.body
+    spec = json.loads(created.body)["spec"]
+    health = spec["healthCheckNodePort"]
+    assert 30000 <= health <= 32767 and health != spec["ports"][0]["nodePort"]
+    patched = client.request("PATCH", f"/api/v1/namespaces/{ns}/services/lb",
+                             {"spec": {"externalTrafficPolicy": "Cluster"}},
+                             content_type="application/merge-patch+json")
+    assert patched.status == 200, patched.body
+    assert "healthCheckNodePort" not in json.loads(patched.body)["spec"]
+    reuse = client.request("POST", f"/api/v1/namespaces/{ns}/services", service("reuse", health))
+    assert reuse.status == 201, reuse.body

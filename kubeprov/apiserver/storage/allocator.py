@@ -138,34 +138,42 @@ class ServiceAllocator:
                     spec["clusterIP"] = wanted
                     spec["clusterIPs"] = [wanted]
             if svc_type in ("NodePort", "LoadBalancer"):
-                old_ports = {p.get("nodePort") for p in ((old or {}).get("spec") or {}).get("ports") or []}
+                old_spec = (old or {}).get("spec") or {}
+                old_ports = {p.get("nodePort") for p in old_spec.get("ports") or []}
                 for index, port in enumerate(spec.get("ports") or []):
-                    node_port = port.get("nodePort")
-                    if node_port and node_port in old_ports:
-                        continue
-                    if node_port:
-                        if not self.port_low <= int(node_port) <= self.port_high:
-                            raise self._invalid(name, f"spec.ports[{index}].nodePort", node_port,
-                                                f"provided port is not in the valid range. The range of valid "
-                                                f"ports is {self.port_low}-{self.port_high}")
-                        try:
-                            await self.ports.allocate(int(node_port) - self.port_low)
-                        except ValueError:
-                            raise self._invalid(name, f"spec.ports[{index}].nodePort", node_port,
-                                                "provided port is already allocated") from None
-                        taken.append(("port", int(node_port) - self.port_low))
-                    else:
-                        try:
-                            offset = await self.ports.allocate()
-                        except RangeFull:
-                            raise StatusError(status.internal_error(
-                                "failed to allocate a nodePort: range is full")) from None
-                        port["nodePort"] = self.port_low + offset
-                        taken.append(("port", offset))
+                    port["nodePort"] = await self._node_port(name, f"spec.ports[{index}].nodePort",
+                                                             port.get("nodePort"), old_ports, taken)
+                # kube-proxy answers load balancers' health checks there, for services that keep client IPs
+                if svc_type == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local":
+                    spec["healthCheckNodePort"] = await self._node_port(
+                        name, "spec.healthCheckNodePort", spec.get("healthCheckNodePort"),
+                        {old_spec.get("healthCheckNodePort")}, taken)
         except BaseException:
             await self.rollback(taken)
             raise
         return taken
+
+    async def _node_port(self, name: str, field: str, node_port: int | None, held: set[int | None],
+                         taken: list[tuple[str, int]]) -> int:
+        """The port asked for (taken now unless the old object ``held`` it) or a free one."""
+        if node_port and node_port in held:
+            return int(node_port)
+        if node_port:
+            if not self.port_low <= int(node_port) <= self.port_high:
+                raise self._invalid(name, field, node_port, f"provided port is not in the valid range. The range "
+                                    f"of valid ports is {self.port_low}-{self.port_high}")
+            try:
+                await self.ports.allocate(int(node_port) - self.port_low)
+            except ValueError:
+                raise self._invalid(name, field, node_port, "provided port is already allocated") from None
+            taken.append(("port", int(node_port) - self.port_low))
+            return int(node_port)
+        try:
+            offset = await self.ports.allocate()
+        except RangeFull:
+            raise StatusError(status.internal_error("failed to allocate a nodePort: range is full")) from None
+        taken.append(("port", offset))
+        return self.port_low + offset
 
     async def rollback(self, taken: list[tuple[str, int]]) -> None:
         for kind, offset in taken:
@@ -180,9 +188,9 @@ class ServiceAllocator:
                 offset = self._offset(ip)
                 if offset is not None:
                     await self.ips.release(offset)
-        kept_ports = {p.get("nodePort") for p in kept_spec.get("ports") or []}
-        for port in spec.get("ports") or []:
-            node_port = port.get("nodePort")
+        kept_ports = {p.get("nodePort") for p in kept_spec.get("ports") or []} | {kept_spec.get("healthCheckNodePort")}
+        held = [p.get("nodePort") for p in spec.get("ports") or []] + [spec.get("healthCheckNodePort")]
+        for node_port in held:
             if node_port and node_port not in kept_ports and self.port_low <= int(node_port) <= self.port_high:
                 await self.ports.release(int(node_port) - self.port_low)
 

@@ -205,6 +205,10 @@ class ServiceStrategy(Strategy):
             if spec.get("healthCheckNodePort") in (None, 0) and old_spec.get("healthCheckNodePort"):
                 if spec.get("externalTrafficPolicy") == "Local" and spec.get("type") == "LoadBalancer":
                     spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
+        # dropTypeDependentFields: a service that no longer needs its health check port gives it back
+        needs_health = spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+        if not needs_health and spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort"):
+            spec.pop("healthCheckNodePort", None)
 
     # ------------------------------------------------------------------ validation
 
