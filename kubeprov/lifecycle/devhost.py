@@ -88,6 +88,8 @@ def _ranges_free(host: NodeHost) -> bool:
     """No route on this host already covers the slot's pod or node range (someone else's network)."""
     ours = [ipaddress.ip_network(host.pod_cidr), ipaddress.ip_network(f"{host.node_ip}/24", strict=False)]
     for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
+        if f" dev {host.bridge} " in f"{line} " or f" dev {host.host_link} " in f"{line} ":
+            continue  # the slot's own leftovers (e.g. its bridge after a crash)
         word = line.split()[0] if line.split() else ""
         if word in ("local", "broadcast", "unreachable", "blackhole", "prohibit", "multicast"):
             word = line.split()[1]

@@ -108,3 +108,42 @@ def test_dev_up_kubelet_without_runc_says_so(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(devnode.shutil, "which", lambda name: None)
     with pytest.raises(KubeprovError, match="runc is not installed"):
         devnode.preflight()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: dev up --kubelet runs a real kubelet")
+def test_dev_down_after_dev_up_kubelet_leaves_nothing_on_the_host(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from kubeprov.lifecycle.devhost import NodeHost
+    from tests.integration.kubelet_cluster import host_leftovers
+
+    # outside pytest's basetemp, which other sessions prune
+    folder = Path(tempfile.mkdtemp(prefix="kubeprov-devup-test-")) / "dev"
+    up = subprocess.run([str(KUBEPROV), "dev", "up", "--dir", str(folder), "--port", str(free_port()), "--kubelet"],
+                        capture_output=True, text=True, timeout=240)
+    host = NodeHost.load(folder)
+    records = ProcessTable(folder / "processes.json").load()
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert host is not None
+        assert {"registry", "dns", "kubelet"} <= {r.name for r in records}
+        env = {**os.environ, "HOME": str(tmp_path)}
+        run = subprocess.run(["kubectl", "--kubeconfig", str(folder / "admin.kubeconfig"), "run", "idle",
+                              "--image=registry.local/busybox:1", "--", "sleep", "3600"],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert run.returncode == 0, run.stderr
+        ready = subprocess.run(["kubectl", "--kubeconfig", str(folder / "admin.kubeconfig"), "wait",
+                                "--for=condition=Ready", "pod/idle", "--timeout=60s"],
+                               capture_output=True, text=True, timeout=90, env=env)
+        assert ready.returncode == 0, ready.stdout + ready.stderr
+    finally:
+        down = subprocess.run([str(KUBEPROV), "dev", "down", "--dir", str(folder)], capture_output=True, text=True,
+                              timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "removed 1 pod sandboxes" in down.stdout
+    assert f"interface {host.host_link}" in down.stdout
+    assert not any(is_ours(r) for r in records)
+    assert host_leftovers(host) == []
+    shutil.rmtree(folder.parent)
