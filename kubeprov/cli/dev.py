@@ -28,6 +28,10 @@ def up(
     cluster = dev_up(directory, port, hollow_nodes, standby, kubelet)
     console = make_console()
     console.print(f"control plane ready at {cluster.url}")
+    if cluster.node is not None:
+        node = cluster.node
+        console.print(f"node dev ready: InternalIP {node.node_ip}, pods {node.pod_cidr} on bridge {node.bridge}, "
+                      f"cluster DNS {node.dns_ip}")
     console.print(f"kubectl --kubeconfig {cluster.kubeconfig} get namespaces")
 
 

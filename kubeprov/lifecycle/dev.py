@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubeprov.errors import KubeprovError
 from kubeprov.etcd import EtcdServerTLS, LocalEtcd, LocalEtcdError
+from kubeprov.lifecycle.devhost import NodeHost
 from kubeprov.lifecycle.devnode import node_components, preflight, start_node, stop_node
 from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable
 from kubeprov.pki import generate_pki
@@ -32,6 +33,8 @@ class DevCluster:
     directory: Path
     url: str
     kubeconfig: Path
+    # the real node of `dev up --kubelet`
+    node: NodeHost | None = None
 
 
 def _pki(directory: Path, port: int) -> Path:
@@ -81,13 +84,12 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     wanted |= set(STANDBYS.values()) if standby else set()
     wanted |= node_components() if kubelet else set()
     if wanted <= names and kubeconfig.exists():
-        return DevCluster(directory, url, kubeconfig)
+        return DevCluster(directory, url, kubeconfig, NodeHost.load(directory) if kubelet else None)
     if kubelet:
         preflight()
         if wanted - node_components() <= names and kubeconfig.exists():
             # the control plane runs: (re)start only the node's missing processes
-            start_node(table, directory, kubeconfig)
-            return DevCluster(directory, url, kubeconfig)
+            return DevCluster(directory, url, kubeconfig, start_node(table, directory, kubeconfig))
     if names:
         table.stop_all()
     _check_port_free(port)
@@ -139,7 +141,7 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
         table.add(ProcessRecord("hollow-nodes", proc.pid, "kubeprov.hollow"))
         _wait_nodes(kubeconfig, hollow_nodes, log_path)
     if kubelet:
-        start_node(table, directory, kubeconfig)
+        return DevCluster(directory, url, kubeconfig, start_node(table, directory, kubeconfig))
     return DevCluster(directory, url, kubeconfig)
 
 
