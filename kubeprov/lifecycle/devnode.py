@@ -23,9 +23,11 @@ from typing import Any
 
 from kubeprov.errors import KubeprovError
 from kubeprov.kubelet.images.localregistry import free_port
+from kubeprov.lifecycle.devdns import dns_kubeconfig, rbac_objects
 from kubeprov.lifecycle.devhost import NodeHost, claim, release
 from kubeprov.lifecycle.devprocs import ProcessTable, start_process
 from kubeprov.lifecycle.devregistry import registries_config, seed, start_registry
+from kubeprov.pki.kubeconfig import read_kubeconfig
 from kubeprov.render import render
 from kubeprov.state.atomic import atomic_write
 
@@ -82,7 +84,8 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
     seed(registry.address)
     asyncio.run(ensure_dns_service(admin_kubeconfig))
     dns_config = directory / "dns.yaml"
-    atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=admin_kubeconfig, listen_address=host.dns_ip,
+    dns_identity = dns_kubeconfig(directory, read_kubeconfig(admin_kubeconfig).server or "")
+    atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=dns_identity, listen_address=host.dns_ip,
                                     port=53, cluster_domain="cluster.local", health_port=chosen["dns-health"]))
     _ensure(table, "dns", "kubeprov.dns", dns_config)
     wait_dns(host.dns_ip, logs / "dns.log")
@@ -121,8 +124,9 @@ def node_components() -> frozenset[str]:
 
 
 async def ensure_dns_service(kubeconfig: Path) -> None:
-    """``kube-system/kube-dns`` at 10.96.0.10 as kubeadm's CoreDNS addon names it (pods use the node-local
-    address directly, see docs/architecture.md; the Service keeps the well-known ClusterIP for tools)."""
+    """The DNS server's RBAC, and ``kube-system/kube-dns`` at 10.96.0.10 as kubeadm's CoreDNS addon names it
+    (pods use the node-local address directly, see docs/architecture.md; the Service keeps the well-known
+    ClusterIP for tools)."""
     from kubeprov.api.client import ApiClient
     from kubeprov.api.status import StatusError
 
@@ -135,6 +139,12 @@ async def ensure_dns_service(kubeconfig: Path) -> None:
                            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
                            {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
     async with ApiClient.from_kubeconfig(kubeconfig, user_agent="kubeprov-dev") as client:
+        for api_version, resource, obj in rbac_objects():
+            try:
+                await client.create(api_version, resource, obj)
+            except StatusError as err:
+                if err.code != 409:
+                    raise KubeprovError(f"cannot create the DNS server's {obj['kind']}: {err}") from None
         try:
             await client.get("v1", "services", "kube-dns", "kube-system")
             return
