@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kubeprov.errors import KubeprovError
 from kubeprov.etcd import EtcdServerTLS, LocalEtcd, LocalEtcdError
-from kubeprov.lifecycle.devhost import NodeHost
+from kubeprov.lifecycle.devhost import NodeHost, claim
 from kubeprov.lifecycle.devnode import node_components, preflight, start_node, stop_node
 from kubeprov.lifecycle.devprocs import ProcessRecord, ProcessTable
 from kubeprov.pki import generate_pki
@@ -23,6 +23,7 @@ from kubeprov.render import render
 from kubeprov.state.atomic import atomic_write
 
 NODE = "dev"
+SERVICE_CIDR = "10.96.0.0/12"
 READY_TIMEOUT = 40.0
 # component -> the record name of its standby instance (`dev up --standby`)
 STANDBYS = {"scheduler": "scheduler-standby", "controller-manager": "controller-manager-standby"}
@@ -37,11 +38,11 @@ class DevCluster:
     node: NodeHost | None = None
 
 
-def _pki(directory: Path, port: int) -> Path:
+def _pki(directory: Path, port: int, service_cidr: str = SERVICE_CIDR) -> Path:
     spec = PkiSpec(
         cluster_name="dev",
         cluster_domain="cluster.local",
-        service_cidr="10.96.0.0/12",
+        service_cidr=service_cidr,
         api_endpoint=f"https://127.0.0.1:{port}",
         control_plane=(NodeSpec(NODE, ("127.0.0.1",)),),
         etcd_members=(NodeSpec(NODE, ("127.0.0.1",)),),
@@ -93,7 +94,9 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     if names:
         table.stop_all()
     _check_port_free(port)
-    pki = _pki(directory, port)
+    # a real node's proxy puts ClusterIPs in the host's nftables: each dev node's Services get a range of its own
+    service_cidr = claim(directory).service_cidr if kubelet else SERVICE_CIDR
+    pki = _pki(directory, port, service_cidr)
     etcd = LocalEtcd(directory / "etcd", name=NODE,
                      tls=EtcdServerTLS(pki / "etcd/ca.crt", pki / f"etcd/server-{NODE}.crt",
                                        pki / f"etcd/server-{NODE}.key"))
@@ -106,7 +109,7 @@ def dev_up(directory: Path, port: int = 6443, hollow_nodes: int = 0, standby: bo
     config = directory / "apiserver.yaml"
     atomic_write(config, render("apiserver.yaml.j2", etcd_endpoints=[etcd.client_url], pki=pki,
                                 bind_address="127.0.0.1", port=port, advertise_address="127.0.0.1",
-                                service_cidr="10.96.0.0/12", node_port_range="30000-32767",
+                                service_cidr=service_cidr, node_port_range="30000-32767",
                                 cluster_domain="cluster.local", audit_log_path=str(directory / "audit.log")))
     logs = directory / "logs"
     logs.mkdir(exist_ok=True)

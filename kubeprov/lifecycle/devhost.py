@@ -4,7 +4,8 @@ Several dev clusters run on one machine (tests run them side by side), so each t
 ``n`` and owns, for as long as it runs: the dummy interface ``kpdev<n>-host`` (an empty bridge where the kernel has
 no dummy driver) carrying the Node's InternalIP
 ``10.243.<n>.1`` and the node-local DNS address ``169.254.20.<10+n>`` (slot 0 gets the usual 169.254.20.10),
-the CNI bridge ``kpdev<n>`` with pods in ``10.244.<n>.0/24`` and the cgroup parent ``/kubeprov-dev<n>``.
+the CNI bridge ``kpdev<n>`` with pods in ``10.244.<n>.0/24``, Services in ``10.<96+n>.0.0/16`` and the
+cgroup parent ``/kubeprov-dev<n>``.
 Creating the dummy interface is the claim: ``ip link add`` fails if another cluster took the slot first.
 """
 
@@ -50,6 +51,16 @@ class NodeHost:
     @property
     def pod_cidr(self) -> str:
         return f"10.244.{self.slot}.0/24"
+
+    @property
+    def service_cidr(self) -> str:
+        # slot 0 keeps kubeadm's 10.96.0.0/16 start (kube-dns at 10.96.0.10); others must not overlap, since
+        # every dev node's proxy rules for its ClusterIPs live in the same host nftables
+        return f"10.{96 + self.slot}.0.0/16"
+
+    @property
+    def dns_service_ip(self) -> str:
+        return f"10.{96 + self.slot}.0.10"
 
     @property
     def proxy_table(self) -> str:

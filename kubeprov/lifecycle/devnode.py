@@ -33,7 +33,6 @@ from kubeprov.state.atomic import atomic_write
 
 NODE = "dev"
 NODE_COMPONENTS = frozenset({"registry", "dns", "kubelet"})
-DNS_SERVICE_IP = "10.96.0.10"
 RUNC = ("/usr/sbin/runc", "/usr/bin/runc")
 NODE_READY_TIMEOUT = 90.0
 
@@ -82,7 +81,7 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
     logs = directory / "logs"
     registry = start_registry(table, directory, chosen["registry"])
     seed(registry.address)
-    asyncio.run(ensure_dns_service(admin_kubeconfig))
+    asyncio.run(ensure_dns_service(admin_kubeconfig, host.dns_service_ip))
     dns_config = directory / "dns.yaml"
     dns_identity = dns_kubeconfig(directory, read_kubeconfig(admin_kubeconfig).server or "")
     atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=dns_identity, listen_address=host.dns_ip,
@@ -123,8 +122,9 @@ def node_components() -> frozenset[str]:
     return NODE_COMPONENTS | ({"proxy"} if proxy_available() else set())
 
 
-async def ensure_dns_service(kubeconfig: Path) -> None:
-    """The DNS server's RBAC, and ``kube-system/kube-dns`` at 10.96.0.10 as kubeadm's CoreDNS addon names it
+async def ensure_dns_service(kubeconfig: Path, cluster_ip: str) -> None:
+    """The DNS server's RBAC, and ``kube-system/kube-dns`` at ``cluster_ip`` (10.96.0.10 on slot 0) as kubeadm's
+    CoreDNS addon names it
     (pods use the node-local address directly, see docs/architecture.md; the Service keeps the well-known
     ClusterIP for tools)."""
     from kubeprov.api.client import ApiClient
@@ -134,7 +134,7 @@ async def ensure_dns_service(kubeconfig: Path) -> None:
     body: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
-        "spec": {"clusterIP": DNS_SERVICE_IP, "selector": {"k8s-app": "kube-dns"},
+        "spec": {"clusterIP": cluster_ip, "selector": {"k8s-app": "kube-dns"},
                  "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
                            {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
