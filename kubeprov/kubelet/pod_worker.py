@@ -562,8 +562,7 @@ class PodWorker:
                 await asyncio.wait({task}, timeout=0.5)
                 if not task.done() and self._stopping():
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await asyncio.wait({task})  # unlike awaiting it, never swallows our own cancellation
                     return None
         finally:
             if not task.done():

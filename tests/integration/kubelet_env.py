@@ -58,7 +58,7 @@ async def running_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Pa
                            run_dir=str(tmp_path / "run"), cgroup_parent=f"/kubeprov-kpk-{tag}",
                            pod_cidr=f"10.198.{secrets.randbelow(250) + 1}.0/24", cni_bridge=f"kpk{tag}",
                            cni_network=f"kpk{tag}", node_lease_renew_interval=1.0,
-                           node_status_update_frequency=5.0, pod_sync_interval=1.0)
+                           node_status_update_frequency=5.0, pod_sync_interval=1.0, port=0, health_port=0)
     for key, value in overrides.items():
         setattr(config, key, value)
     kubelet = Kubelet(config, client=api_client, registry_hosts=oci_registry.hosts)

@@ -122,9 +122,11 @@ class PodNetwork:
         inv = self._invocation(pod, self.config.ifname)
         if not netns.exists(sid, self.config.netns_dir):
             inv = Invocation(inv.container_id, "", inv.ifname, inv.args, inv.runtime_config)
-        await self.runner.delete(self.conflist, inv)
-        self.runner.cache_dir.joinpath(f"{self.loopback['name']}-{sid}-lo.json").unlink(missing_ok=True)
-        netns.delete(sid, self.config.netns_dir)
+        try:
+            await self.runner.delete(self.conflist, inv)
+        finally:  # a failed DEL (e.g. a NAT chain someone removed) must not leave the namespace pinned
+            self.runner.cache_dir.joinpath(f"{self.loopback['name']}-{sid}-lo.json").unlink(missing_ok=True)
+            netns.delete(sid, self.config.netns_dir)
 
     def pod_ip(self, pod: Pod) -> str:
         """The IP from the cached result ('' when the sandbox has none), e.g. after a kubelet restart."""
