@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.api.client import ApiClient
 from kubeprov.api.quantity import Quantity
 from kubeprov.api.status import StatusError
@@ -778,11 +779,8 @@ class HollowNode:
         tasks = [w.cancel() for w in self.workers.values()]
         await asyncio.gather(*tasks)
         self.workers.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.started = False
 
     async def _run(self) -> None:

@@ -7,11 +7,11 @@ an informer on pods with ``spec.nodeName=<node>`` starts, updates and forgets wo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.api.client import ApiClient
 from kubeprov.api.events import EventRecorder
 from kubeprov.api.informer import Informer
@@ -136,11 +136,8 @@ class Kubelet:
         if self.server is not None:
             await self.server.stop()
             self.server = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._informer is not None:
             await self._informer.stop()
         await asyncio.gather(*(w.cancel() for w in self.workers.values()))

@@ -5,12 +5,12 @@ than the high threshold, delete images no container uses, least recently used fi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.kubelet.images.service import GCResult, ImageService
 from kubeprov.kubelet.images.store import disk_usage
 from kubeprov.kubelet.runtime.manager import ContainerRuntime
@@ -103,11 +103,8 @@ class ImageGC:
         self._task = asyncio.create_task(self._loop(), name="kubelet image gc")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -8,7 +8,6 @@ stopped answering loses its usage, as in metrics-server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.api.status import StatusError
 from kubeprov.apiserver.kubelets.connection import is_hollow, kubelet_port, node_location
 from kubeprov.apiserver.metrics_api.prometheus import parse_text
@@ -45,11 +45,8 @@ class Scraper:
         self._task = asyncio.create_task(self._run(), name="metrics-scraper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._session is not None:
             await self._session.close()
             self._session = None

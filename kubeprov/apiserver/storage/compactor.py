@@ -8,9 +8,9 @@ servers may run it at once: compacting to an already-compacted revision is harml
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.etcd import EtcdClient, EtcdError
 
 log = logging.getLogger("kubeprov.apiserver.compactor")
@@ -28,11 +28,8 @@ class Compactor:
             self._task = asyncio.create_task(self._run(), name="etcd-compactor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         previous = 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.apiserver.storage.codec import Codec
 from kubeprov.apiserver.storage.keys import REGISTRY, parse_key
 from kubeprov.etcd import EtcdClient, EtcdError, WatchCompacted, WatchEvent, prefix_range_end
@@ -144,11 +145,8 @@ class WatchCache:
         self._task = asyncio.create_task(self._run(), name="watch-cache")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for cache in self._caches.values():
             for watcher in list(cache.watchers):
                 watcher.close("the API server is shutting down")

@@ -8,13 +8,13 @@ metrics, then authentication and authorization (``auth.py``), then errors turned
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from kubeprov.aio import cancel_and_wait
 from kubeprov.api import status
 from kubeprov.api.client import ApiConnectionError
 from kubeprov.api.status import StatusError
@@ -90,11 +90,8 @@ class KubeletServer:
         self._sampler = asyncio.create_task(self._sample(), name=f"kubelet {self.kubelet.name} metrics sampler")
 
     async def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
-            self._sampler = None
+        await cancel_and_wait(self._sampler)
+        self._sampler = None
         if self.health is not None:
             await self.health.stop()
             self.health = None
