@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from typing import Any
 
-from kubeprov.kubelet.probes import Exec, request_headers, resolve_port
+from kubeprov.kubelet.probes import Exec, resolve_port, status_line
 
 Obj = dict[str, Any]
 # postStart has no deadline in Kubernetes; an HTTP hook that never answers must not block the pod for ever
@@ -26,25 +26,8 @@ def pod_description(pod: Obj) -> str:
 
 async def http_hook(host: str, port: int, path: str, headers: list[Obj], scheme: str, timeout: float) -> None:
     """Send the GET and read the status line; raises OSError (or TimeoutError) when there is no response."""
-    tls = None
-    if scheme.upper() == "HTTPS":
-        tls = ssl.create_default_context()
-        tls.check_hostname = False
-        tls.verify_mode = ssl.CERT_NONE
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), timeout)
-    try:
-        lines = [f"GET {path or '/'} HTTP/1.1", *(f"{k}: {v}" for k, v in request_headers(host, port, headers)),
-                 "Connection: close"]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await writer.drain()
-        if not await asyncio.wait_for(reader.readline(), timeout):
-            raise ConnectionResetError("connection closed before a response")
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass
+    if not await status_line(host, port, path, headers, timeout, scheme):
+        raise ConnectionResetError("connection closed before a response")
 
 
 async def run_handler(handler: Obj, container: Obj, pod: Obj, pod_ip: str, exec_: Exec) -> str | None:

@@ -34,10 +34,10 @@ def request_headers(host: str, port: int, headers: list[Obj]) -> list[tuple[str,
     return [d for d in defaults if d[0].lower() not in names] + own
 
 
-async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout: float,
-                   scheme: str = "HTTP") -> tuple[bool, str]:
-    """HTTP/1.1 GET (HTTPS without certificate checks, as the kubelet); 200-399 is success (redirects are
-    not followed: a 3xx counts as success)."""
+async def status_line(host: str, port: int, path: str, headers: list[Obj], timeout: float,
+                      scheme: str = "HTTP") -> bytes:
+    """Send an HTTP/1.1 GET (HTTPS without certificate checks, as the kubelet) and return the response's
+    status line (empty when the server closed without one); probes and lifecycle hooks both use it."""
     tls = None
     if scheme.upper() == "HTTPS":
         tls = ssl.create_default_context()
@@ -49,11 +49,17 @@ async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout:
                  "Connection: close"]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await writer.drain()
-        first = await asyncio.wait_for(reader.readline(), timeout)
+        return await asyncio.wait_for(reader.readline(), timeout)
     finally:
         writer.close()
         with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
+
+
+async def http_get(host: str, port: int, path: str, headers: list[Obj], timeout: float,
+                   scheme: str = "HTTP") -> tuple[bool, str]:
+    """200-399 is success (redirects are not followed: a 3xx counts as success)."""
+    first = await status_line(host, port, path, headers, timeout, scheme)
     parts = first.decode(errors="replace").split()
     if len(parts) < 2 or not parts[1].isdigit():
         return False, f"malformed HTTP status line {first!r}"
