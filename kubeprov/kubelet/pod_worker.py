@@ -182,6 +182,7 @@ class PodWorker:
         self._written: Obj | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._halted = False
 
     @property
     def key(self) -> str:
@@ -209,13 +210,16 @@ class PodWorker:
         self._wake.set()
 
     async def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the worker's loop. Python 3.11's ``wait_for`` can swallow a cancellation that lands as the
+        awaited future completes, so the loop also checks a flag and the cancel is repeated until it ends."""
+        self._halted = True
+        task = self._task
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
 
     async def _run(self) -> None:
-        while not self.done:
+        while not self.done and not self._halted:
             try:
                 await self.sync()
             except asyncio.CancelledError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import secrets
 import subprocess
 from collections.abc import AsyncIterator
@@ -25,6 +26,8 @@ from tests.integration.controller_env import delete_if_present, new_namespace
 from tests.integration.test_kubelet_network import nat_rules, remove_new_cni_rules
 
 Obj = dict[str, Any]
+# a clean-up step that takes longer has hung: report what every task waits for instead of a bare timeout
+STEP_TIMEOUT = 60.0
 BUSYBOX = "registry.local/busybox:1"
 WEB = "registry.local/web:1"
 
@@ -72,6 +75,14 @@ async def running_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Pa
         await _clean_up(api_client, environment.kubelet, config, namespace, before)  # a test may have restarted it
 
 
+def _task_stacks() -> str:
+    """Every task's stack, to tell from a CI log what a hung clean-up was waiting for."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=out)
+    return out.getvalue()
+
+
 async def _clean_up(api_client: ApiClient, kubelet: Kubelet, config: KubeletConfig, namespace: str,
                     nat_before: set[str]) -> None:
     """Run every clean-up step even when one fails (a half-done teardown leaks bridges and cgroups), then
@@ -82,7 +93,9 @@ async def _clean_up(api_client: ApiClient, kubelet: Kubelet, config: KubeletConf
         try:
             result = action()
             if asyncio.iscoroutine(result):
-                await result
+                await asyncio.wait_for(result, STEP_TIMEOUT)
+        except TimeoutError:
+            failures.append(TimeoutError(f"clean-up step {action} hung; tasks:\n{_task_stacks()}"))
         except Exception as exc:
             failures.append(exc)
 
