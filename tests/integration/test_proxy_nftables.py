@@ -479,9 +479,8 @@ def free_port() -> int:
 
 async def test_health_check_node_port_says_whether_this_node_has_local_endpoints(
         api_client: ApiClient, net: Net, ns: str, proxier: Proxier) -> None:
-    health_port = free_port()
-    await create_service(api_client, ns, "hc", type="LoadBalancer", externalTrafficPolicy="Local",
-                         healthCheckNodePort=health_port)
+    svc = await create_service(api_client, ns, "hc", type="LoadBalancer", externalTrafficPolicy="Local")
+    health_port = svc["spec"]["healthCheckNodePort"]  # allocated by the API server from the NodePort range
     await set_endpoints(api_client, ns, "hc", ENDPOINT_IPS,
                         {ENDPOINT_IPS[0]: NODE_NAME, ENDPOINT_IPS[1]: NODE_NAME, ENDPOINT_IPS[2]: "another-node"})
 
