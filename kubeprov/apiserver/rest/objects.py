@@ -245,7 +245,7 @@ class Objects:
             return await self._prepare_update(call, copy.deepcopy(obj), old, subresource)
 
         new, old = await self._store_update(call, mutate)
-        return await self._finish_update(call, new)
+        return await self._finish_update(call, new, old)
 
     async def patch(self, call: Call, raw: bytes, content_type: str, subresource: str = "") -> Obj:
         rt = call.rt
@@ -269,8 +269,8 @@ class Objects:
             strategy.default(patched)
             return await self._prepare_update(call, patched, old, subresource)
 
-        new, _ = await self._store_update(call, mutate)
-        return await self._finish_update(call, new)
+        new, old = await self._store_update(call, mutate)
+        return await self._finish_update(call, new, old)
 
     async def apply(self, call: Call, applied: Any, subresource: str = "") -> Obj:
         """Server-side apply: create when absent, else merge with field ownership."""
@@ -297,8 +297,8 @@ class Objects:
             strategy.default(merged)
             return await self._prepare_update(call, merged, old, subresource, managed=False)
 
-        new, _ = await self._store_update(call, mutate)
-        return await self._finish_update(call, new)
+        new, old = await self._store_update(call, mutate)
+        return await self._finish_update(call, new, old)
 
     async def _create_applied(self, call: Call, obj: Obj) -> Obj:
         rt = call.rt
@@ -349,11 +349,14 @@ class Objects:
             new = self._managed(call, old, new, subresource)
         return new
 
-    async def _finish_update(self, call: Call, new: Obj) -> Obj:
-        """An object being deleted whose last finalizer is gone is removed for good."""
+    async def _finish_update(self, call: Call, new: Obj, old: Obj) -> Obj:
+        """An object being deleted whose last finalizer this update removed is removed for good (the
+        registry's shouldDeleteDuringUpdate); other updates of a deleting object, such as a kubelet's status
+        writes during a pod's grace period, leave it in place."""
         meta = new["metadata"]
-        if (meta.get("deletionTimestamp") and not meta.get("finalizers") and not _spec_finalizers(call.rt, new)
-                and not call.dry_run):
+        had = (old.get("metadata") or {}).get("finalizers") or _spec_finalizers(call.rt, old)
+        if (meta.get("deletionTimestamp") and had and not meta.get("finalizers")
+                and not _spec_finalizers(call.rt, new) and not call.dry_run):
             try:
                 await self._store_delete(call, new)
             except StatusError as err:
