@@ -24,6 +24,7 @@ from kubeprov.controllers.timestamps import now_text, parse_epoch
 from kubeprov.kubelet.env import resource_field_value, termination_message
 from kubeprov.kubelet.hooks import run_handler
 from kubeprov.kubelet.images.errors import ImagePullBackOffError, ImagePullError, backoff_key, pull_failed_message
+from kubeprov.kubelet.images.hosts import credentials_from_pull_secrets
 from kubeprov.kubelet.images.service import ImageService
 from kubeprov.kubelet.network import dns
 from kubeprov.kubelet.network.pod_network import PodNetwork
@@ -483,10 +484,11 @@ class PodWorker:
         policy = c.spec.get("imagePullPolicy")
         pulling = not present or policy == "Always"
         began = time.monotonic()
+        creds = credentials_from_pull_secrets(await self._pull_secrets()) if pulling else None
         if pulling and not images.backoff.in_backoff(backoff_key(self.uid, image)):
             self.event("Normal", "Pulling", f'Pulling image "{image}"')
         try:
-            record = await images.ensure(image, policy, backoff_key=backoff_key(self.uid, image))
+            record = await images.ensure(image, policy, creds, backoff_key=backoff_key(self.uid, image))
         except ImagePullBackOffError as exc:
             c.waiting = (exc.reason, str(exc))
             self.event("Normal", "BackOff", str(exc))
@@ -553,6 +555,24 @@ class PodWorker:
         c.cid = cid
         c.waiting = ("", "")
         self._start_probers(c)
+
+    async def _pull_secrets(self) -> list[Obj]:
+        """The kubelet's getPullSecretsForPod: each named Secret in order; the ones it cannot read are
+        named in one FailedToRetrieveImagePullSecret warning and the pull goes on without them."""
+        found, failed = [], []
+        for ref in (self.pod.get("spec") or {}).get("imagePullSecrets") or []:
+            name = str((ref or {}).get("name") or "")
+            if not name:
+                continue
+            try:
+                found.append(await self.deps.client.get("v1", "secrets", name, self.namespace))
+            except StatusError:
+                failed.append(name)
+        if failed:
+            self.event("Warning", "FailedToRetrieveImagePullSecret",
+                       f"Unable to retrieve some image pull secrets ({', '.join(failed)}); "
+                       "attempting to pull the image may not succeed.")
+        return found
 
     def _stopping(self) -> bool:
         return self.removed or bool((self.pod.get("metadata") or {}).get("deletionTimestamp"))

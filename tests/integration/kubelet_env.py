@@ -20,6 +20,7 @@ from typing import Any
 from kubeprov.api.client import ApiClient
 from kubeprov.kubelet.agent import Kubelet
 from kubeprov.kubelet.config import KubeletConfig
+from kubeprov.kubelet.images.hosts import RegistryHosts
 from kubeprov.kubelet.network import netns
 from kubeprov.kubelet.runtime.manager import remove_cgroup
 from tests.integration.controller_env import delete_if_present, new_namespace
@@ -54,8 +55,9 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def running_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Path,
-                          **overrides: Any) -> AsyncIterator[Env]:
-    """A started kubelet (``overrides`` are KubeletConfig fields) and a namespace; all removed on exit."""
+                          registry_hosts: RegistryHosts | None = None, **overrides: Any) -> AsyncIterator[Env]:
+    """A started kubelet (``overrides`` are KubeletConfig fields) and a namespace; all removed on exit.
+    ``registry_hosts`` replaces the ``oci_registry`` aliases (e.g. to add a second, private registry)."""
     tag = secrets.token_hex(3)
     config = KubeletConfig(node_name=f"kpk-{tag}", node_ip="", root_dir=str(tmp_path / "root"),
                            run_dir=str(tmp_path / "run"), cgroup_parent=f"/kubeprov-kpk-{tag}",
@@ -64,7 +66,7 @@ async def running_kubelet(api_client: ApiClient, oci_registry: Any, tmp_path: Pa
                            node_status_update_frequency=5.0, pod_sync_interval=1.0, port=0, health_port=0)
     for key, value in overrides.items():
         setattr(config, key, value)
-    kubelet = Kubelet(config, client=api_client, registry_hosts=oci_registry.hosts)
+    kubelet = Kubelet(config, client=api_client, registry_hosts=registry_hosts or oci_registry.hosts)
     before = nat_rules()
     namespace = await new_namespace(api_client, "kubelet")
     environment = Env(api_client, kubelet, namespace)

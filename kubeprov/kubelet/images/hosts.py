@@ -18,6 +18,8 @@ from pathlib import Path
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
 ALL_CAPABILITIES = frozenset({"pull", "resolve", "push"})
+DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
+DOCKER_CFG = "kubernetes.io/dockercfg"
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,17 @@ Credentials = Mapping[str, tuple[str, str]]
 def credentials_from_pull_secrets(secrets: Iterable[Mapping]) -> dict[str, tuple[str, str]]:
     """Registry host -> (username, password) from Secrets of type dockerconfigjson or dockercfg.
 
-    Earlier secrets win, as the kubelet tries imagePullSecrets in order; malformed ones are skipped.
+    Earlier secrets win, as the kubelet tries imagePullSecrets in order; malformed ones, and secrets of
+    another type (the kubelet's keyring reads each key only under its own type), are skipped.
     """
     out: dict[str, tuple[str, str]] = {}
     for secret in secrets:
         data = secret.get("data") or {}
+        kind = secret.get("type")
         try:
-            if ".dockerconfigjson" in data:
+            if kind == DOCKER_CONFIG_JSON and data.get(".dockerconfigjson"):
                 auths = json.loads(base64.b64decode(data[".dockerconfigjson"])).get("auths", {})
-            elif ".dockercfg" in data:
+            elif kind == DOCKER_CFG and data.get(".dockercfg"):
                 auths = json.loads(base64.b64decode(data[".dockercfg"]))
             else:
                 continue

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubeprov.kubelet.images.hosts import RegistryHosts
+from kubeprov.kubelet.images.hosts import Credentials, RegistryHosts
 from kubeprov.kubelet.images.localregistry import LocalRegistry
 from kubeprov.kubelet.images.reference import parse
 from kubeprov.kubelet.images.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient
@@ -184,15 +184,16 @@ def build_test_images(busybox: Path = BUSYBOX, registry: str = TEST_REGISTRY) ->
     return images
 
 
-async def push_image(client: RegistryClient, image: BuiltImage) -> str:
-    """Blobs, then the manifest (by digest when an index follows), then the index under the tag."""
+async def push_image(client: RegistryClient, image: BuiltImage, creds: Credentials | None = None) -> str:
+    """Blobs, then the manifest (by digest when an index follows), then the index under the tag;
+    ``creds`` (registry -> user, password) for a registry that wants them."""
     ref = parse(image.name)
     for data in image.blobs.values():
-        await client.push_blob(ref, data)
+        await client.push_blob(ref, data, creds)
     if image.index is None:
-        return await client.push_manifest(ref, image.manifest, OCI_MANIFEST)
-    await client.push_manifest(ref.with_digest(sha256_digest(image.manifest)), image.manifest, OCI_MANIFEST)
-    return await client.push_manifest(ref, image.index, OCI_INDEX)
+        return await client.push_manifest(ref, image.manifest, OCI_MANIFEST, creds)
+    await client.push_manifest(ref.with_digest(sha256_digest(image.manifest)), image.manifest, OCI_MANIFEST, creds)
+    return await client.push_manifest(ref, image.index, OCI_INDEX, creds)
 
 
 def local_registry_hosts(address: str) -> RegistryHosts:
