@@ -32,7 +32,7 @@ from kubeprov.kubelet.network.service_env import service_env_for_pod
 from kubeprov.kubelet.node_status import capacity, read_machine
 from kubeprov.kubelet.probes import Prober, run_probe
 from kubeprov.kubelet.runtime.manager import CREATED, EXITED, RUNNING, ContainerRuntime, ContainerStatus
-from kubeprov.kubelet.runtime.spec import BindMount
+from kubeprov.kubelet.runtime.spec import BindMount, verify_run_as_non_root
 from kubeprov.kubelet.volumes.manager import MountedVolume, VolumeManager, subpath_source
 
 Obj = dict[str, Any]
@@ -506,6 +506,9 @@ class PodWorker:
             self.event("Normal", "Pulled", f'Container image "{image}" already present on machine')
         c.image_id = record.repo_digest
         try:
+            verify_run_as_non_root((self.pod.get("spec") or {}).get("securityContext") or {}, c.spec,
+                                   str(record.config.get("config", {}).get("User") or ""),
+                                   f"{self.name}_{self.namespace}({self.uid})")
             env = await self._env(c.spec)
             mounts = self._mounts(c.spec, mounted)
             termination_file = self._termination_file(c, mounts)

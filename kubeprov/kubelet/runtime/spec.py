@@ -229,15 +229,27 @@ def _cap(name: str) -> str:
     return name if name.startswith("CAP_") else f"CAP_{name}"
 
 
-def capabilities(security: Mapping[str, Any]) -> list[str]:
-    """containerd's rules: privileged = all; add ALL = all; drop ALL = none; then the named adds and
-    drops (drops win)."""
+def current_capabilities(status: Path = Path("/proc/self/status")) -> tuple[str, ...]:
+    """The capabilities this process holds (CapEff), in kernel order: what containerd gives a privileged
+    container (``cap.Current()``), since runc cannot grant one outside the runtime's own bounding set
+    (a node that is itself a container often lacks some) and fails with EPERM."""
+    try:
+        line = next(x for x in status.read_text().splitlines() if x.startswith("CapEff:"))
+        mask = int(line.split(":", 1)[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return ALL_CAPABILITIES
+    return tuple(name for bit, name in enumerate(ALL_CAPABILITIES) if mask >> bit & 1)
+
+
+def capabilities(security: Mapping[str, Any], available: tuple[str, ...] = ALL_CAPABILITIES) -> list[str]:
+    """containerd's rules: privileged = all ``available`` (the runtime's own); add ALL = the same; drop
+    ALL = none; then the named adds and drops (drops win)."""
     if security.get("privileged"):
-        return list(ALL_CAPABILITIES)
+        return list(available)
     caps = security.get("capabilities") or {}
     add = [c.upper() for c in caps.get("add") or []]
     drop = [c.upper() for c in caps.get("drop") or []]
-    current = list(ALL_CAPABILITIES) if "ALL" in add else list(DEFAULT_CAPABILITIES)
+    current = list(available) if "ALL" in add else list(DEFAULT_CAPABILITIES)
     if "ALL" in drop:
         current = []
     for name in add:
@@ -345,6 +357,8 @@ class ContainerConfig:
     critical: bool = False
     users: UserDB = field(default_factory=UserDB)
     rlimits: tuple[dict[str, Any], ...] = ()  # none: inherit the runtime's, as containerd does
+    # what privileged and add: [ALL] mean on this node (the runtime's own capabilities)
+    available_capabilities: tuple[str, ...] = field(default_factory=current_capabilities)
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -353,6 +367,39 @@ def effective_security(pod_security: Mapping[str, Any], container: Mapping[str, 
     out = {k: pod_security[k] for k in ("runAsUser", "runAsGroup", "runAsNonRoot") if k in pod_security}
     out.update(container.get("securityContext") or {})
     return out
+
+
+class NonRootError(ValueError):
+    """runAsNonRoot is set but the container would run as root, or its image user cannot be checked."""
+
+
+def image_uid(image_user: str) -> tuple[int | None, str]:
+    """(uid, username) from the image's ``User`` as the CRI reports it: the part before ``:``, numeric
+    or a name; no user at all is root."""
+    user = image_user.partition(":")[0]
+    if not user:
+        return 0, ""
+    return (int(user), "") if user.isdigit() else (None, user)
+
+
+def verify_run_as_non_root(pod_security: Mapping[str, Any], container: Mapping[str, Any], image_user: str,
+                           pod: str) -> None:
+    """The kubelet's verifyRunAsNonRoot before creating a container (``pod`` is ``name_namespace(uid)``);
+    raises NonRootError, which the kubelet reports as CreateContainerConfigError."""
+    security = effective_security(pod_security, container)
+    if not security.get("runAsNonRoot"):
+        return
+    name = container.get("name", "")
+    if security.get("runAsUser") is not None:
+        if security["runAsUser"] == 0:
+            raise NonRootError(f'container\'s runAsUser breaks non-root policy (pod: "{pod}", container: {name})')
+        return
+    uid, username = image_uid(image_user)
+    if uid == 0:
+        raise NonRootError(f'container has runAsNonRoot and image will run as root (pod: "{pod}", container: {name})')
+    if uid is None:
+        raise NonRootError(f"container has runAsNonRoot and image has non-numeric user ({username}), cannot verify "
+                           f'user is non-root (pod: "{pod}", container: {name})')
 
 
 def _mount(destination: str, kind: str, source: str, *options: str) -> dict[str, Any]:
@@ -389,7 +436,7 @@ def build_spec(cfg: ContainerConfig) -> dict[str, Any]:
     extra_gids = sorted(
         {*cfg.pod_security.get("supplementalGroups", []), *filter(None, [cfg.pod_security.get("fsGroup")])}
     )
-    caps = capabilities(security)
+    caps = capabilities(security, cfg.available_capabilities)
     tty = bool(container.get("tty"))
     process: dict[str, Any] = {
         "terminal": False,  # our shim holds pipes; a tty container is logged through its pipe too
