@@ -161,3 +161,14 @@ async def test_the_secret_kubectl_create_secret_docker_registry_makes_works(env:
     await env.client.create("v1", "secrets", secret, env.ns)
     await create_private_pod(env, "kubectl-secret", "kubectl-cred")
     assert await succeeded_log(env, "kubectl-secret") == "private ok\n"
+
+
+async def test_the_service_accounts_pull_secrets_are_used_for_its_pods(env: Env) -> None:
+    await env.client.create("v1", "secrets", docker_config_secret("sa-cred", USER, PASSWORD), env.ns)
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "puller"},
+               "imagePullSecrets": [{"name": "sa-cred"}]}
+    await env.client.create("v1", "serviceaccounts", account, env.ns)
+    container = {"name": "c", "image": PRIVATE_IMAGE, "command": ["echo", "private ok"]}
+    pod = await env.create_pod("via-account", [container], restartPolicy="Never", serviceAccountName="puller")
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "sa-cred"}]
+    assert await succeeded_log(env, "via-account") == "private ok\n"
