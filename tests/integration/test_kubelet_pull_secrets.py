@@ -172,3 +172,12 @@ async def test_the_service_accounts_pull_secrets_are_used_for_its_pods(env: Env)
     pod = await env.create_pod("via-account", [container], restartPolicy="Never", serviceAccountName="puller")
     assert pod["spec"]["imagePullSecrets"] == [{"name": "sa-cred"}]
     assert await succeeded_log(env, "via-account") == "private ok\n"
+
+
+async def test_a_legacy_dockercfg_secret_works_too(env: Env) -> None:
+    cfg = {f"https://{PRIVATE}": {"username": USER, "password": PASSWORD, "email": "puller@example.com"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "legacy"}, "type": "kubernetes.io/dockercfg",
+              "data": {".dockercfg": base64.b64encode(json.dumps(cfg).encode()).decode()}}
+    await env.client.create("v1", "secrets", secret, env.ns)
+    await create_private_pod(env, "legacy", "legacy")
+    assert await succeeded_log(env, "legacy") == "private ok\n"
