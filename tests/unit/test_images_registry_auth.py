@@ -169,6 +169,17 @@ async def test_wrong_pull_secret_is_access_denied(registry: FakeRegistry) -> Non
             await client.resolve(parse("registry.example/team/app:1"), creds)
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "basic"])
+async def test_a_wrong_password_is_denied_even_after_the_same_user_pulled_with_the_right_one(scheme: str) -> None:
+    fake = FakeRegistry(scheme=scheme)
+    ref = parse("registry.example/team/app:1")
+    async for _ in _serve(fake):
+        async with RegistryClient(_hosts(fake)) as client:
+            await client.resolve(ref, credentials_from_pull_secrets([_secret(USER, PASSWORD)]))
+            with pytest.raises(ImageAccessDenied):
+                await client.resolve(ref, credentials_from_pull_secrets([_secret(USER, "wrong")]))
+
+
 async def test_basic_challenge_is_answered_with_credentials() -> None:
     fake = FakeRegistry(scheme="basic")
     creds = credentials_from_pull_secrets([_secret(USER, PASSWORD)])

@@ -3,12 +3,14 @@
 Auth follows the distribution spec: a 401 with ``WWW-Authenticate: Bearer realm=..,service=..,scope=..``
 sends us to the token endpoint (with basic auth when a pull secret has credentials for the registry)
 and the request is retried with the token; a ``Basic`` challenge is answered directly. Tokens are
-cached per endpoint, repository scope and user.
+cached per endpoint, repository scope and credentials (user and password: a token got with one
+password must never serve a pull that brings another).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -126,7 +128,7 @@ class RegistryClient:
         **kwargs: object,
     ) -> aiohttp.ClientResponse:
         user_pass = lookup_credentials(creds, ref.domain, endpoint)
-        token_key = (endpoint.url, ref.path, actions, user_pass[0] if user_pass else "")
+        token_key = (endpoint.url, ref.path, actions, _identity(user_pass))
         headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
         if token_key in self._tokens:
             headers["Authorization"] = self._tokens[token_key]
@@ -334,3 +336,10 @@ def _media_type(header: str, raw: bytes) -> str:
     if body.get("mediaType"):
         return str(body["mediaType"])
     return OCI_INDEX if "manifests" in body else OCI_MANIFEST
+
+
+def _identity(user_pass: tuple[str, str] | None) -> str:
+    """The token cache's key for a set of credentials; a hash, so passwords are not kept as dict keys."""
+    if not user_pass:
+        return ""
+    return hashlib.sha256(f"{user_pass[0]}\0{user_pass[1]}".encode()).hexdigest()
