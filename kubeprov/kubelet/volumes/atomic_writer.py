@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,11 @@ DATA_TMP = "..data_tmp"
 
 @dataclass(frozen=True)
 class FileProjection:
-    """One file of a payload: its bytes and permission bits."""
+    """One file of a payload: its bytes and permission bits; ``uid`` (the pod's fsUser) owns it when set."""
 
     data: bytes
     mode: int = 0o644
+    uid: int | None = None
 
 
 Payload = dict[str, FileProjection]
@@ -53,8 +55,12 @@ def _read_payload(folder: Path) -> dict[str, tuple[bytes, int]]:
     return found
 
 
-def write(target: Path, payload: Payload) -> bool:
-    """Make ``target`` hold exactly ``payload``; returns False when it already did (no swap, no new directory)."""
+def write(target: Path, payload: Payload, set_perms: Callable[[Path], object] | None = None) -> bool:
+    """Make ``target`` hold exactly ``payload``; returns False when it already did (no swap, no new directory).
+
+    ``set_perms(target)`` (fsGroup ownership) runs after the new files are written and before they are swapped
+    in, so a reader never sees them with the wrong group.
+    """
     for path in payload:
         validate_path(path)
     target.mkdir(parents=True, exist_ok=True)
@@ -70,6 +76,10 @@ def write(target: Path, payload: Payload) -> bool:
         file.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         file.write_bytes(item.data)
         os.chmod(file, item.mode)
+        if item.uid is not None:
+            os.chown(file, item.uid, -1)
+    if set_perms is not None:
+        set_perms(target)
     tmp = target / DATA_TMP
     tmp.unlink(missing_ok=True)
     os.symlink(stamp, tmp)

@@ -16,7 +16,7 @@ from typing import Any
 from kubeprov.api.client import ApiClient
 from kubeprov.api.quantity import Quantity
 from kubeprov.api.status import StatusError
-from kubeprov.kubelet.volumes import atomic_writer, hostpath, mounts, paths
+from kubeprov.kubelet.volumes import atomic_writer, hostpath, mounts, ownership, paths
 from kubeprov.kubelet.volumes.atomic_writer import FileProjection, Payload
 from kubeprov.kubelet.volumes.errors import VolumeError
 from kubeprov.kubelet.volumes.projection import (
@@ -122,12 +122,13 @@ class VolumeManager:
             else:
                 target.mkdir(parents=True, exist_ok=True)
                 target.chmod(0o777)
+            ownership.set_volume_ownership(target, ownership.pod_fs_group(pod), read_only=False)
             return MountedVolume(name, kind, target)
         if kind in MEMORY_BACKED:
             mounts.mount_tmpfs(target, mode=0o755)
         else:
             target.mkdir(parents=True, exist_ok=True)
-        atomic_writer.write(target, await self._payload(pod, kind, source, name))
+        await self._write(pod, target, kind, source, name)
         read_only = kind in API_BACKED  # the kubelet always mounts these read-only
         return MountedVolume(name, kind, target, read_only=read_only)
 
@@ -151,9 +152,22 @@ class VolumeManager:
         else:
             raise VolumeError(f'persistentvolume "{pv_name}" is neither hostPath nor local')
         read_only = bool(source.get("readOnly")) or spec.get("accessModes") == ["ReadOnlyMany"]
+        if spec.get("local") and not read_only:  # the kubelet's hostPath plugin never changes ownership
+            ownership.set_volume_ownership(path, ownership.pod_fs_group(pod), False, ownership.pod_change_policy(pod))
         return MountedVolume(name, "persistentVolumeClaim", path, read_only=read_only, managed=False)
 
     # ---- contents of API-backed volumes ---------------------------------------------------------
+
+    async def _write(self, pod: Obj, target: Path, kind: str, source: Obj, volume_name: str) -> bool:
+        """Write the volume's payload; with an fsGroup, files get the group bits and the whole volume the group
+        (these volumes are read-only: group read, no write), before the new files are swapped in."""
+        fs_group = ownership.pod_fs_group(pod)
+        payload = ownership.owned_payload(await self._payload(pod, kind, source, volume_name), fs_group)
+
+        def set_perms(root: Path) -> None:
+            ownership.set_volume_ownership(root, fs_group, read_only=True)
+
+        return atomic_writer.write(target, payload, set_perms if fs_group is not None else None)
 
     async def _payload(self, pod: Obj, kind: str, source: Obj, volume_name: str) -> Payload:
         if kind == "configMap":
@@ -189,7 +203,10 @@ class VolumeManager:
             elif "serviceAccountToken" in item:
                 token_source = item["serviceAccountToken"]
                 path = token_source.get("path", "token")
-                payload[path] = FileProjection(await self._token(pod, token_source, volume_name), mode)
+                fs_user = ownership.pod_fs_user(pod)
+                private = fs_user is not None or ownership.pod_fs_group(pod) is not None
+                payload[path] = FileProjection(await self._token(pod, token_source, volume_name),
+                                               ownership.PRIVATE_TOKEN_MODE if private else mode, fs_user)
             else:
                 raise VolumeError(f"unsupported projected source {sorted(item)}")
         return payload
@@ -239,7 +256,7 @@ class VolumeManager:
             target = paths.volume_dir(self.config.root, _uid(pod), kind, volume["name"])
             if not target.is_dir():
                 continue  # not set up yet: setup writes it
-            if atomic_writer.write(target, await self._payload(pod, kind, volume[kind] or {}, volume["name"])):
+            if await self._write(pod, target, kind, volume[kind] or {}, volume["name"]):
                 changed.append(volume["name"])
         return changed
 
