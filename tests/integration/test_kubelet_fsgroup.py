@@ -2,13 +2,15 @@
 
 Busybox runs as user 1000, group 3000, with fsGroup 2000 (the kubelet adds it as a supplemental group) and
 prints ``stat`` lines (``<tag> <uid> <gid> <octal mode>``) of an emptyDir, a configMap and a secret volume;
-the tests read the container log.
+the tests read the container log. Persistent volumes are checked on the volume manager directly: a local
+volume is given to the fsGroup (skipped under OnRootMismatch when its root matches), a hostPath one never.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ import pytest
 
 from kubeprov.api.client import ApiClient
 from kubeprov.kubelet.runtime.logs import log_text
-from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, Env, running_kubelet
+from kubeprov.kubelet.volumes.manager import VolumeConfig, VolumeManager
+from tests.integration.controller_env import delete_if_present, eventually
+from tests.integration.kubelet_env import BUSYBOX, Env, Obj, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -111,3 +114,85 @@ async def test_without_fs_group_the_empty_dir_keeps_root_group_and_no_setgid(env
     await env.create_pod("plain", [container], restartPolicy="Never", volumes=VOLUMES[:1],
                          securityContext={"runAsUser": 1000})
     assert (await finished_log(env, "plain"))["scratch"] == "0 777"
+
+
+async def test_a_projected_token_is_0640_owned_by_the_pods_user_and_the_fs_group(env: Env) -> None:
+    await env.client.create("v1", "serviceaccounts", {"metadata": {"name": "robot"}}, env.ns)
+    volume = {"name": "api", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}
+    container = {"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "stat -L -c 'token %u %g %a' /api/token"],
+                 "volumeMounts": [{"name": "api", "mountPath": "/api"}]}
+    await env.create_pod("token", [container], restartPolicy="Never", securityContext=SECURITY, volumes=[volume],
+                         serviceAccountName="robot")
+    assert (await finished_log(env, "token"))["token"] == f"1000 {FS_GROUP} 640"
+
+
+async def bound_claim(client: ApiClient, ns: str, pv_name: str, source: Obj) -> None:
+    """A PersistentVolume (``source``: its hostPath/local part) and a claim in ``ns`` bound to it."""
+    await client.create("v1", "persistentvolumes", {"metadata": {"name": pv_name}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "", **source}})
+    await client.create("v1", "persistentvolumeclaims", {"metadata": {"name": pv_name}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": pv_name,
+        "resources": {"requests": {"storage": "1Gi"}}}}, ns)
+    await client.patch("v1", "persistentvolumeclaims", pv_name, {"status": {"phase": "Bound"}}, ns,
+                       subresource="status")
+
+
+def claim_pod(ns: str, claim: str, **security: Any) -> Obj:
+    return {"metadata": {"name": "p", "namespace": ns, "uid": f"uid-{claim}"}, "spec": {
+        "securityContext": {"fsGroup": FS_GROUP, **security},
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+        "containers": [{"name": "c", "image": BUSYBOX}]}}
+
+
+@pytest.fixture
+async def claims(env: Env, tmp_path: Path) -> AsyncIterator[tuple[VolumeManager, list[str]]]:
+    """A volume manager of its own, and the names of the PersistentVolumes a test made (deleted afterwards)."""
+    made: list[str] = []
+    try:
+        yield VolumeManager(env.client, VolumeConfig(root=tmp_path / "volumes-root")), made
+    finally:
+        for name in made:
+            await delete_if_present(env.client, "v1", "persistentvolumes", name)
+
+
+LOCAL_AFFINITY = {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+    {"key": "kubernetes.io/hostname", "operator": "In", "values": ["somewhere"]}]}]}}}
+
+
+async def test_a_local_persistent_volume_is_given_to_the_fs_group(env: Env, tmp_path: Path,
+                                                                   claims: tuple[VolumeManager, list[str]]) -> None:
+    manager, made = claims
+    data = tmp_path / "local-data"
+    (data / "old").mkdir(parents=True)
+    name = f"local-{env.ns}"
+    made.append(name)
+    await bound_claim(env.client, env.ns, name, {"local": {"path": str(data)}, **LOCAL_AFFINITY})
+    await manager.setup(claim_pod(env.ns, name))
+    assert data.stat().st_gid == FS_GROUP and (data / "old").stat().st_gid == FS_GROUP
+    assert stat.S_IMODE((data / "old").stat().st_mode) & 0o2070 == 0o2070
+
+
+async def test_on_root_mismatch_leaves_a_local_volume_alone_when_its_root_matches(
+        env: Env, tmp_path: Path, claims: tuple[VolumeManager, list[str]]) -> None:
+    manager, made = claims
+    data = tmp_path / "local-data"
+    (data / "old").mkdir(parents=True)
+    os.chown(data, -1, FS_GROUP)
+    os.chmod(data, 0o2770)
+    name = f"lroot-{env.ns}"
+    made.append(name)
+    await bound_claim(env.client, env.ns, name, {"local": {"path": str(data)}, **LOCAL_AFFINITY})
+    await manager.setup(claim_pod(env.ns, name, fsGroupChangePolicy="OnRootMismatch"))
+    assert (data / "old").stat().st_gid == 0
+
+
+async def test_a_host_path_persistent_volume_keeps_its_ownership(env: Env, tmp_path: Path,
+                                                                 claims: tuple[VolumeManager, list[str]]) -> None:
+    manager, made = claims
+    data = tmp_path / "host-data"
+    data.mkdir()
+    name = f"host-{env.ns}"
+    made.append(name)
+    await bound_claim(env.client, env.ns, name, {"hostPath": {"path": str(data)}})
+    await manager.setup(claim_pod(env.ns, name))
+    assert data.stat().st_gid == 0
