@@ -32,6 +32,7 @@ from kubeprov.kubelet.network.service_env import service_env_for_pod
 from kubeprov.kubelet.node_status import capacity, read_machine
 from kubeprov.kubelet.probes import Prober, run_probe
 from kubeprov.kubelet.runtime.manager import CREATED, EXITED, RUNNING, ContainerRuntime, ContainerStatus
+from kubeprov.kubelet.runtime.shim import rfc3339nano_ns
 from kubeprov.kubelet.runtime.spec import BindMount, verify_run_as_non_root
 from kubeprov.kubelet.volumes.manager import MountedVolume, VolumeManager, subpath_source
 
@@ -304,7 +305,7 @@ class PodWorker:
         runtime = self.deps.runtime
         if runtime.get_sandbox(self.uid) is None:
             return
-        found = sorted((s for s in await runtime.list_containers(self.uid)), key=lambda s: s.created_at)
+        found = sorted((s for s in await runtime.list_containers(self.uid)), key=lambda s: rfc3339nano_ns(s.created_at))
         for c in self.containers:
             mine = [s for s in found if s.name == c.name]
             if not mine:

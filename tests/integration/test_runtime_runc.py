@@ -19,7 +19,7 @@ from kubeprov.kubelet.runtime.logs import log_text
 from kubeprov.kubelet.runtime.manager import CREATED, EXITED, RUNNING, ContainerRuntime, remove_cgroup
 from kubeprov.kubelet.runtime.rootfs import is_mounted
 from kubeprov.kubelet.runtime.sandbox import Sandbox
-from kubeprov.kubelet.runtime.shim import SHIM_PID_FILE
+from kubeprov.kubelet.runtime.shim import SHIM_PID_FILE, rfc3339nano_ns
 from tests.integration.controller_env import eventually
 
 pytestmark = [
@@ -137,7 +137,7 @@ async def test_exit_code_and_error_reason(node: Node) -> None:
     await node.runtime.wait_exit(cid, 30)
     status = await node.runtime.container_status(cid)
     assert (status.exit_code, status.reason) == (3, "Error")
-    assert status.started_at and status.finished_at >= status.started_at
+    assert status.started_at and rfc3339nano_ns(status.finished_at) >= rfc3339nano_ns(status.started_at)
 
 
 async def test_created_container_waits_for_start(node: Node) -> None:

@@ -7,8 +7,9 @@ under ``/run/kubeprov/netns/<id>``; the CNI plugins and runc both join it by tha
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
+
+from kubeprov.kubelet.runtime import syscalls
 
 DEFAULT_NETNS_DIR = Path("/run/kubeprov/netns")
 
@@ -33,11 +34,11 @@ def create(name: str, netns_dir: Path = DEFAULT_NETNS_DIR) -> Path:
     if is_mounted(path):
         return path
     netns_dir.mkdir(parents=True, exist_ok=True)
-    path.touch(exist_ok=True)
-    done = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    try:
+        syscalls.pin_new_namespaces({"net": path})
+    except OSError as exc:
         path.unlink(missing_ok=True)
-        raise NetnsError(f"cannot create network namespace {name}: {done.stderr.strip()}")
+        raise NetnsError(f"cannot create network namespace {name}: {exc.strerror}") from None
     return path
 
 
@@ -45,9 +46,11 @@ def delete(name: str, netns_dir: Path = DEFAULT_NETNS_DIR) -> None:
     """Unpin and remove ``name``; a missing namespace is fine (teardown after a crash calls this blindly)."""
     path = netns_dir / name
     if is_mounted(path):
-        done = subprocess.run(["umount", "-l", str(path)], capture_output=True, text=True, check=False)
-        if done.returncode != 0 and is_mounted(path):
-            raise NetnsError(f"cannot unmount network namespace {name}: {done.stderr.strip()}")
+        try:
+            syscalls.umount(path, detach=True)
+        except OSError as exc:
+            if is_mounted(path):
+                raise NetnsError(f"cannot unmount network namespace {name}: {exc.strerror}") from None
     try:
         os.unlink(path)
     except FileNotFoundError:

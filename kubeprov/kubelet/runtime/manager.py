@@ -231,8 +231,11 @@ class ContainerRuntime:
 
     async def start_container(self, cid: str) -> None:
         meta = self._meta(cid)
+        # stamped before `runc start`: the process cannot begin (or end) before it, while a stamp taken after
+        # it returns could come later than the exit of a container that fails at once
+        started_at = rfc3339nano()
         await self.runc.start(cid)
-        meta.started_at = rfc3339nano()
+        meta.started_at = started_at
         self._save(meta)
 
     def _exit(self, cid: str) -> dict[str, Any] | None:

@@ -9,6 +9,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeprov.kubelet.runtime import syscalls
+
 
 class MountError(RuntimeError):
     """mount(8) or umount(8) failed; the message is theirs."""
@@ -48,15 +50,6 @@ def _unescape(field: str) -> str:
     return field.encode().decode("unicode_escape") if "\\" in field else field
 
 
-async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise MountError(f"{' '.join(argv[:2])} failed: {err.decode(errors='replace').strip()}")
-
-
 async def mount_overlay(rootfs: Rootfs, lowerdirs: list[Path]) -> None:
     """Mount the overlay (lowerdirs top first, as ImageService.lowerdirs gives them); idempotent."""
     if not lowerdirs:
@@ -67,13 +60,19 @@ async def mount_overlay(rootfs: Rootfs, lowerdirs: list[Path]) -> None:
         return
     lower = ":".join(str(p) for p in lowerdirs)
     options = f"lowerdir={lower},upperdir={rootfs.upper},workdir={rootfs.work}"
-    await _run("mount", "-t", "overlay", "overlay", "-o", options, str(rootfs.target))
+    try:
+        syscalls.mount("overlay", rootfs.target, "overlay", 0, options)
+    except OSError as exc:
+        raise MountError(f"mount overlay failed: {exc.strerror}") from None
 
 
 async def unmount(path: Path) -> None:
     """Unmount ``path`` if mounted (lazily when busy would hide leaks: a plain umount, then an error)."""
     if is_mounted(path):
-        await _run("umount", str(path))
+        try:
+            syscalls.umount(path)
+        except OSError as exc:
+            raise MountError(f"umount {path} failed: {exc.strerror}") from None
 
 
 async def remove(rootfs: Rootfs) -> None:

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kubeprov.kubelet.runtime import syscalls
 from kubeprov.kubelet.runtime.rootfs import MountError, is_mounted, unmount
 from kubeprov.kubelet.runtime.spec import SandboxNamespaces
 
@@ -49,15 +50,6 @@ class Sandbox:
             return None
 
 
-async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise SandboxError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
-
-
 async def create(
     root: Path, pod_id: str, hostname: str, netns: str | None = None, host_network: bool = False
 ) -> Sandbox:
@@ -85,13 +77,10 @@ async def create(
     )
     sandbox.save()
     try:
-        options = [f"--{kind}={path}" for kind, path in wanted.items()]
-        await _run("unshare", *options, *(["hostname", hostname] if "uts" in wanted else ["true"]))
-        if "net" in wanted:
-            await _run("nsenter", f"--net={wanted['net']}", "ip", "link", "set", "lo", "up")
-    except SandboxError:
+        syscalls.pin_new_namespaces(wanted, hostname if "uts" in wanted else None)
+    except OSError as exc:
         await remove(sandbox)
-        raise
+        raise SandboxError(f"cannot create the pod's namespaces: {exc.strerror}") from None
     return sandbox
 
 

@@ -15,6 +15,7 @@ depend on the kubelet's package state once running.
 from __future__ import annotations
 
 import argparse
+import calendar
 import ctypes
 import fcntl
 import json
@@ -49,6 +50,14 @@ def rfc3339nano(when: float | None = None, ns: int | None = None) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     digits = f"{frac:09d}".rstrip("0")
     return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
+
+
+def rfc3339nano_ns(stamp: str) -> int:
+    """Nanoseconds since the epoch of an RFC3339Nano UTC stamp (the trimmed fractions make plain string
+    comparison wrong: "...:14.65Z" sorts after "...:14.654Z")."""
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 class CRILogWriter:

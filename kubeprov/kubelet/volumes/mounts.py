@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from kubeprov.kubelet.runtime import syscalls
 from kubeprov.kubelet.volumes.errors import VolumeError
 
 
@@ -35,16 +35,18 @@ def mount_tmpfs(path: Path, size_bytes: int = 0, mode: int = 0o777) -> None:
     if is_mount_point(path):
         return
     options = f"mode={mode:o}" + (f",size={size_bytes}" if size_bytes else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        raise VolumeError(f"mount tmpfs at {path}: {done.stderr.strip()}")
+    try:
+        syscalls.mount("tmpfs", path, "tmpfs", 0, options)
+    except OSError as exc:
+        raise VolumeError(f"mount tmpfs at {path}: {exc.strerror}") from None
 
 
 def unmount(path: Path) -> None:
     """Unmount ``path`` if it is a mount point (lazily, so a process still inside does not block teardown)."""
     if not is_mount_point(path):
         return
-    done = subprocess.run(["umount", "-l", str(path)], capture_output=True, text=True, check=False)
-    if done.returncode != 0 and is_mount_point(path):
-        raise VolumeError(f"unmount {path}: {done.stderr.strip()}")
+    try:
+        syscalls.umount(path, detach=True)
+    except OSError as exc:
+        if is_mount_point(path):
+            raise VolumeError(f"unmount {path}: {exc.strerror}") from None
