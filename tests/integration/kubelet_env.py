@@ -31,6 +31,8 @@ Obj = dict[str, Any]
 STEP_TIMEOUT = 60.0
 BUSYBOX = "registry.local/busybox:1"
 WEB = "registry.local/web:1"
+# a container that runs until SIGTERM, and then exits 0 at once
+SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 
 
 class Env:
@@ -116,3 +118,9 @@ async def _clean_up(api_client: ApiClient, kubelet: Kubelet, config: KubeletConf
     await step(lambda: delete_if_present(api_client, "v1", "nodes", kubelet.name))
     if failures:
         raise failures[0]
+
+
+async def events_of(env: Env, pod: str) -> list[tuple[str, str]]:
+    """(reason, message) of every event about ``pod`` in the test's namespace."""
+    items = (await env.client.list("v1", "events", env.ns)).get("items") or []
+    return [(e["reason"], e.get("message", "")) for e in items if e["involvedObject"].get("name") == pod]

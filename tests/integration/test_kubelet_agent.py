@@ -22,7 +22,7 @@ from kubeprov.controllers.timestamps import parse_time
 from kubeprov.kubelet.agent import Kubelet
 from kubeprov.kubelet.runtime.logs import log_text
 from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, SLEEPER, WEB, Env, Obj, events_of, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -155,14 +155,6 @@ async def test_an_image_that_does_not_exist_shows_err_image_pull_then_image_pull
     assert seen[:2] == ["ErrImagePull", "ImagePullBackOff"] or seen[:3] == [
         "ContainerCreating", "ErrImagePull", "ImagePullBackOff"]
     assert (await env.pod("missing"))["status"]["phase"] == "Pending"
-
-
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-
-
-async def events_of(env: Env, pod: str) -> list[tuple[str, str]]:
-    items = (await env.client.list("v1", "events", env.ns)).get("items") or []
-    return [(e["reason"], e.get("message", "")) for e in items if e["involvedObject"].get("name") == pod]
 
 
 async def test_init_containers_run_in_order_before_the_container_sharing_an_empty_dir(env: Env) -> None:

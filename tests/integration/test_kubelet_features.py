@@ -14,7 +14,7 @@ from kubeprov.api.client import ApiClient
 from kubeprov.api.quantity import Quantity
 from kubeprov.kubelet.runtime.logs import log_text
 from tests.integration.controller_env import eventually
-from tests.integration.kubelet_env import BUSYBOX, WEB, Env, Obj, running_kubelet
+from tests.integration.kubelet_env import BUSYBOX, SLEEPER, WEB, Env, Obj, events_of, running_kubelet
 
 pytestmark = [
     pytest.mark.integration,
@@ -22,18 +22,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, mounts, namespaces and bridges"),
 ]
 
-SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-
-
 @pytest.fixture
 async def env(api_client: ApiClient, oci_registry: Any, tmp_path: Path) -> AsyncIterator[Env]:
     async with running_kubelet(api_client, oci_registry, tmp_path) as environment:
         yield environment
-
-
-async def events_of(env: Env, pod: str) -> list[tuple[str, str]]:
-    items = (await env.client.list("v1", "events", env.ns)).get("items") or []
-    return [(e["reason"], e.get("message", "")) for e in items if e["involvedObject"].get("name") == pod]
 
 
 async def finished(env: Env, name: str) -> Obj:
