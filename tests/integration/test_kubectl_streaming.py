@@ -247,7 +247,10 @@ async def test_the_official_python_clients_port_forward_reaches_the_pods_port(ap
 @pytest.mark.parametrize("websockets", ["true", "false"])
 async def test_kubectl_attach_it_reaches_a_tty_containers_terminal_with_the_users_size(
         apiserver: ApiServerForTest, env: Env, websockets: str) -> None:
-    script = 'read x; while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+    # kubectl attach first sends the size plus one (to force a redraw), then the real one, on a stream of its
+    # own that may arrive after the typed Enter: wait up to 5 s for the real size, then print what there is
+    script = ('read x; i=0; while [ "$(stty size)" != "21 55" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; '
+              'stty size')
     await env.create_pod("tt", [{"name": "c", "image": BUSYBOX, "stdin": True, "stdinOnce": True, "tty": True,
                                  "command": ["sh", "-c", script]}], restartPolicy="Never")
 
