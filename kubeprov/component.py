@@ -73,6 +73,22 @@ class ComponentConfig:
 Check = Callable[[], str | None]
 
 
+async def start_site(app: web.Application, address: str, port: int,
+                     ssl_context: Any = None) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on address:port (0 = a free port); the runner and the port actually bound. A port
+    already taken raises OSError with nothing left running."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, address, port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    sockets = getattr(site._server, "sockets", None) or []  # aiohttp tells the bound port only here
+    return runner, (sockets[0].getsockname()[1] if sockets else port)
+
+
 class HealthServer:
     """``/healthz`` (and ``/livez``), ``/readyz`` and ``/metrics`` of a component.
 
@@ -93,18 +109,7 @@ class HealthServer:
         app.router.add_get("/livez", self._serve_healthz)
         app.router.add_get("/readyz", self._serve_readyz)
         app.router.add_get("/metrics", self._serve_metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.address, self.port)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []  # aiohttp tells the bound port only here
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._runner, self.port = await start_site(app, self.address, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

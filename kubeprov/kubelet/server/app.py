@@ -18,7 +18,7 @@ from kubeprov.aio import cancel_and_wait
 from kubeprov.api import status
 from kubeprov.api.client import ApiConnectionError
 from kubeprov.api.status import StatusError
-from kubeprov.component import HealthServer
+from kubeprov.component import HealthServer, start_site
 from kubeprov.kubelet.config import KubeletConfig
 from kubeprov.kubelet.server import auth, resource_metrics, tls
 from kubeprov.kubelet.server.logs import LogRequestError, container_logs_handler
@@ -68,18 +68,7 @@ class KubeletServer:
     async def start(self) -> None:
         cert, key = await asyncio.to_thread(self._tls_files)
         context = tls.server_context(cert, key, self.config.client_ca_file)
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.address, self.config.port, ssl_context=context)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []  # aiohttp tells the bound port only here
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._runner, self.port = await start_site(self.app(), self.config.address, self.config.port, context)
         self.health = HealthServer("127.0.0.1", self.config.health_port, healthy=self._problem,
                                    ready=self._problem, metrics=lambda: "")
         try:
