@@ -198,8 +198,11 @@ def run_on_terminal(argv: list[str], env: dict[str, str], rows: int, cols: int,
 async def test_kubectl_exec_it_gives_the_command_the_users_terminal_size(apiserver: ApiServerForTest, env: Env,
                                                                         websockets: str) -> None:
     await running_pod(env, "ex")
-    # the container waits until the terminal has a size (the client's first resize) instead of racing it
-    script = 'while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+    # kubectl's first resize may reach the kubelet after the command started: the command waits (up to 10 s)
+    # until its terminal has a size. On a terminal of size 0 busybox stty prints an error instead of "0 0"
+    # and still exits 0, so the wait is on its output
+    script = ('i=0; until s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] || [ $i -ge 100 ]; '
+              'do sleep 0.1; i=$((i+1)); done; stty size')
     argv = ["kubectl", "--kubeconfig", str(apiserver.kubeconfig), "-n", env.ns, "exec", "-it", "ex", "--",
             "sh", "-c", script]
     code, output = await asyncio.to_thread(

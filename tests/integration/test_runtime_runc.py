@@ -258,9 +258,9 @@ async def test_exec_timeout_kills_the_process_in_the_container(node: Node) -> No
     assert await eventually(gone, timeout=20)
 
 
-async def test_exec_with_a_tty(node: Node) -> None:
-    _, cid = await node.run("registry.local/busybox:1", command=["sleep", "600"])
-    proc, master = await node.runtime.exec_tty(cid, ["sh", "-c", "tty; echo $TERM"])
+async def _tty_output(node: Node, cid: str, argv: list[str],
+                      size: tuple[int, int] | None = None) -> tuple[int | None, list[bytes]]:
+    proc, master = await node.runtime.exec_tty(cid, argv, size=size)
     try:
         await asyncio.wait_for(proc.wait(), 30)
         output = b""
@@ -274,8 +274,21 @@ async def test_exec_with_a_tty(node: Node) -> None:
             output += chunk
     finally:
         os.close(master)
-    assert proc.returncode == 0
-    assert output.replace(b"\r", b"").split(b"\n")[:2] == [b"/dev/pts/0", b"xterm"]
+    return proc.returncode, output.replace(b"\r", b"").split(b"\n")
+
+
+async def test_exec_with_a_tty(node: Node) -> None:
+    _, cid = await node.run("registry.local/busybox:1", command=["sleep", "600"])
+    code, lines = await _tty_output(node, cid, ["sh", "-c", "tty; echo $TERM"])
+    assert code == 0
+    assert lines[:2] == [b"/dev/pts/0", b"xterm"]
+
+
+async def test_exec_with_a_tty_of_a_known_size_starts_the_command_on_that_size(node: Node) -> None:
+    _, cid = await node.run("registry.local/busybox:1", command=["sleep", "600"])
+    code, lines = await _tty_output(node, cid, ["stty", "size"], size=(77, 33))
+    assert code == 0
+    assert lines[0] == b"33 77"
 
 
 @pytest.mark.skipif(not _memory_cgroup_writable(), reason="the memory cgroup hierarchy is not writable here")

@@ -358,9 +358,10 @@ class ContainerRuntime:
         runc writes ``pid_file`` only once the process started."""
         return await self.runc.exec_process(cid, argv, stdin=stdin, pid_file=pid_file)
 
-    async def exec_tty(self, cid: str, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
-        """An exec with a pty: (runc exec process, pty master fd)."""
-        return await self.runc.exec_tty(cid, argv, env=["TERM=xterm"])
+    async def exec_tty(self, cid: str, argv: list[str],
+                       size: tuple[int, int] | None = None) -> tuple[asyncio.subprocess.Process, int]:
+        """An exec with a pty of ``size`` (columns, rows) when known: (runc exec process, pty master fd)."""
+        return await self.runc.exec_tty(cid, argv, env=["TERM=xterm"], size=size)
 
     @staticmethod
     def logs(path: Path, stream: str | None = None) -> list[LogEntry]:

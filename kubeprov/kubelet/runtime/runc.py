@@ -4,11 +4,14 @@ delete, list and exec."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
+import struct
 import sys
 import tempfile
+import termios
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,14 +156,17 @@ class Runc:
         return options
 
     async def exec_tty(
-        self, cid: str, argv: list[str], env: list[str] | None = None
+        self, cid: str, argv: list[str], env: list[str] | None = None, size: tuple[int, int] | None = None
     ) -> tuple[asyncio.subprocess.Process, int]:
         """An exec with a terminal. runc only hands a pty master over ``--console-socket`` when it
         detaches (and then the exit code is lost to us), so runc runs attached with a pty of ours as its
-        stdio and copies between it and the container's pty. Returns the runc process (its exit code is
-        the command's) and our master fd (the caller closes it)."""
+        stdio and copies between it and the container's pty. ``size`` (columns, rows), when known, is on
+        our pty before runc starts, so runc gives it to the container's terminal from the first instant.
+        Returns the runc process (its exit code is the command's) and our master fd (the caller closes it)."""
         master, slave = os.openpty()
         try:
+            if size is not None:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
             proc = await asyncio.create_subprocess_exec(
                 *self._argv("exec", "--tty", *self._exec_options(env, None), cid, *argv),
                 stdin=slave,

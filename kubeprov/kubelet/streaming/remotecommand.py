@@ -182,8 +182,19 @@ async def _feed_pipe(proc: asyncio.subprocess.Process, session: StreamSession) -
 # ---------------------------------------------------------------------------------------------- tty
 
 
+def _size_so_far(session: StreamSession) -> tuple[int, int] | None:
+    """The last usable size the client sent before the command starts (kubectl's first resize usually
+    comes with the streams), taken off the queue: the command then starts with it instead of 0x0."""
+    size = None
+    while not session.resizes.empty():
+        item = session.resizes.get_nowait()
+        if item.width > 0 and item.height > 0:
+            size = (item.width, item.height)
+    return size
+
+
 async def _run_tty(runtime: Any, cid: str, opts: Options, session: StreamSession) -> int:
-    proc, master = await runtime.exec_tty(cid, opts.command)
+    proc, master = await runtime.exec_tty(cid, opts.command, size=_size_so_far(session))
     os.set_blocking(master, False)
     tasks = [asyncio.create_task(_resize_loop(proc, master, session))]
     if opts.stdin:
