@@ -82,6 +82,7 @@ class Kubelet:
         client = self.client
         self.node_status = NodeStatus(client, self.name, node_ip=self.node_ip, data_dir=self.root,
                                       labels=dict(self.config.node_labels), max_pods=self.config.max_pods,
+                                      taints=list(self.config.register_with_taints),
                                       lease_duration=self.config.node_lease_duration_seconds,
                                       kubelet_port=self.config.port or KUBELET_PORT,
                                       eviction_hard=self.config.eviction_hard, images_dir=self.root / "images",

@@ -12,6 +12,8 @@ from kubeprov.component import ComponentConfig
 from kubeprov.errors import KubeprovError
 from kubeprov.kubelet.eviction import parse_thresholds
 
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
 
 @dataclass
 class KubeletConfig(ComponentConfig):
@@ -23,6 +25,8 @@ class KubeletConfig(ComponentConfig):
     # InternalIP of the Node; empty = the address of the interface with the default route
     node_ip: str = ""
     node_labels: dict[str, str] = field(default_factory=dict)
+    # --register-with-taints: put on the Node when this kubelet creates it (never re-applied to an existing one)
+    register_with_taints: list[dict[str, str]] = field(default_factory=list)
     # images, containers, volumes and CNI state live under root_dir; namespaces, runc state under run_dir
     root_dir: str = "/var/lib/kubeprov/kubelet"
     run_dir: str = "/run/kubeprov"
@@ -72,6 +76,10 @@ class KubeletConfig(ComponentConfig):
                 raise KubeprovError(f"{source}: pod_cidr {self.pod_cidr!r} is not a CIDR") from None
         if self.max_pods < 1:
             raise KubeprovError(f"{source}: max_pods must be at least 1")
+        for taint in self.register_with_taints:
+            if not isinstance(taint, dict) or not taint.get("key") or taint.get("effect") not in TAINT_EFFECTS:
+                raise KubeprovError(f"{source}: register_with_taints entry {taint!r} needs a key and an effect "
+                                    f"({', '.join(TAINT_EFFECTS)})")
         if not self.node_lease_renew_interval > 0 or not self.node_status_update_frequency > 0:
             raise KubeprovError(f"{source}: node_lease_renew_interval and node_status_update_frequency must be > 0")
         if not self.sync_frequency > 0:

@@ -231,7 +231,8 @@ class NodeStatus:
     def __init__(self, client: ApiClient, name: str, *, node_ip: str, data_dir: Path, labels: dict[str, str],
                  max_pods: int = 110, lease_duration: int = 40, kubelet_port: int = KUBELET_PORT,
                  eviction_hard: Mapping[str, str] | None = None, images_dir: Path | None = None,
-                 images: Callable[[], list[Any]] | None = None, limits_problem: str | None = None) -> None:
+                 images: Callable[[], list[Any]] | None = None, limits_problem: str | None = None,
+                 taints: list[dict[str, str]] | None = None) -> None:
         self.client = client
         # status.daemonEndpoints.kubeletEndpoint.Port: where the API server reaches this kubelet's server
         self.kubelet_port = kubelet_port
@@ -239,6 +240,7 @@ class NodeStatus:
         self.node_ip = node_ip
         self.data_dir = data_dir
         self.extra_labels = labels
+        self.taints = taints or []
         self.max_pods = max_pods
         self.lease_duration = lease_duration
         self.thresholds = DEFAULT_THRESHOLDS if eviction_hard is None else parse_thresholds(eviction_hard)
@@ -276,7 +278,7 @@ class NodeStatus:
                 "metadata": {"name": self.name, "labels": self.labels(),
                              "annotations": {"node.alpha.kubernetes.io/ttl": "0",
                                              "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-                "spec": {}, "status": self.status()}
+                "spec": {"taints": self.taints} if self.taints else {}, "status": self.status()}
         try:
             self.node = await self.client.create("v1", "nodes", body)
             self._posted = without_heartbeats(body["status"])

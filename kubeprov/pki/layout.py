@@ -20,6 +20,7 @@ from kubeprov.pki.spec import NodeSpec, PkiSpec
 SA_KEY = "sa.key"
 SA_PUB = "sa.pub"
 KUBECONFIG_PREFIX = "kubeconfig/"
+DNS_USER = "kubeprov:cluster-dns"
 
 CLUSTER_CA = "ca"
 ETCD_CA = "etcd/ca"
@@ -246,6 +247,8 @@ def layout_for(spec: PkiSpec) -> Layout:
         KubeconfigEntry("controller-manager.conf", _client("system:kube-controller-manager")),
         KubeconfigEntry("scheduler.conf", _client("system:kube-scheduler")),
         KubeconfigEntry("proxy.conf", _client("system:kube-proxy")),
+        # the node-local cluster DNS runs outside pods, as this user (read-only RBAC made at bootstrap)
+        KubeconfigEntry("dns.conf", _client(DNS_USER)),
     ]
     kubeconfigs += [
         KubeconfigEntry(f"kubelet-{n.name}.conf", _client(f"system:node:{n.name}", "system:nodes"))

@@ -117,7 +117,7 @@ EXPECTED_PKI_FILES = {
     "sa.key", "sa.pub",
 }  # fmt: skip
 EXPECTED_KUBECONFIGS = {
-    "admin.conf", "controller-manager.conf", "scheduler.conf", "proxy.conf",
+    "admin.conf", "controller-manager.conf", "scheduler.conf", "proxy.conf", "dns.conf",
     "kubelet-local-cp-1.conf", "kubelet-local-cp-2.conf", "kubelet-local-w-1.conf",
 }  # fmt: skip
 
@@ -302,6 +302,7 @@ def test_client_and_server_subjects(pki: Pki, leaf: str, expected: dict[str, str
         ("controller-manager.conf", {"CN": "system:kube-controller-manager"}),
         ("scheduler.conf", {"CN": "system:kube-scheduler"}),
         ("proxy.conf", {"CN": "system:kube-proxy"}),
+        ("dns.conf", {"CN": "kubeprov:cluster-dns"}),
         ("kubelet-local-w-1.conf", {"CN": "system:node:local-w-1", "O": "system:nodes"}),
     ],
 )

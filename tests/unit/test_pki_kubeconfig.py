@@ -37,6 +37,7 @@ KUBECONFIGS = [
     "controller-manager.conf",
     "scheduler.conf",
     "proxy.conf",
+    "dns.conf",
     "kubelet-kc-cp-1.conf",
 ]
 

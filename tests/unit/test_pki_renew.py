@@ -85,7 +85,7 @@ def test_certificate_names_lists_leaves_and_kubeconfigs_but_no_ca(pki: Pki) -> N
     names = certificate_names(pki.pki_dir, pki.kc_dir)
     assert {"apiserver", "etcd/server-rn-cp-1", "nodes/rn-w-1/kubelet", "kubeconfig/admin.conf"} <= set(names)
     assert not {"ca", "etcd/ca", "front-proxy-ca"} & set(names)
-    assert len(names) == 9 + 6  # 9 leaf certificates, 6 kubeconfigs
+    assert len(names) == 9 + 7  # 9 leaf certificates, 7 kubeconfigs
 
 
 def test_renew_all_changes_every_serial_and_expiry(pki: Pki) -> None:
