@@ -9,7 +9,7 @@ EXTRAS=${KUBEPROV_EXTRAS:-cloud,install,dev}
 
 # Packages the lifecycle tool, the tests and the local machines need on the host.
 APT_PACKAGES=(
-  etcd-server etcd-client runc containernetworking-plugins openssh-client openssl
+  etcd-server etcd-client runc containernetworking-plugins openssh-client openssh-server openssl
   debootstrap systemd-container iproute2 iptables nftables haproxy skopeo umoci
   busybox-static jq curl python3-venv make docker-registry bind9-dnsutils
 )
