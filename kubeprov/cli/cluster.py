@@ -16,7 +16,7 @@ from kubeprov.cli.options import (
     confirm,
 )
 from kubeprov.cli.output import make_console
-from kubeprov.errors import KubeprovError
+from kubeprov.errors import KubeprovError, UsageError
 from kubeprov.lifecycle.cluster import open_cluster
 
 OnlyOption = Annotated[
@@ -50,14 +50,28 @@ def destroy(
     stack: StackOption = DEFAULT_STACK, state_dir: StateDirOption = None, yes: YesOption = False
 ) -> None:
     """Destroy the cluster's machines and everything kubeprov created for it."""
+    from kubeprov.lifecycle.destroy import destroy as run_destroy
+
     ref = open_cluster(stack, state_dir)
     confirm(f"destroy cluster {ref.stack.name!r} and all its machines", yes)
-    raise not_yet("destroy")
+    console = make_console()
+    removed = run_destroy(ref, console)
+    console.print(f"destroyed cluster {ref.stack.name!r}: {len(removed)} things removed")
 
 
-def status(stack: StackOption = DEFAULT_STACK, state_dir: StateDirOption = None) -> None:
+def status(
+    stack: StackOption = DEFAULT_STACK,
+    state_dir: StateDirOption = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+) -> None:
     """Machines, component health, etcd members, nodes and the soonest certificate expiry."""
-    raise not_yet("status", "`kubeprov certs check-expiration` reports certificate expiry already")
+    from kubeprov.cli.status_view import show
+    from kubeprov.lifecycle.status import cluster_status
+
+    if output not in ("table", "json"):
+        raise UsageError(f"unknown output format {output!r}", "use -o table or -o json")
+    ref = open_cluster(stack, state_dir)
+    show(cluster_status(ref), make_console(), output)
 
 
 def join(stack: StackOption = DEFAULT_STACK, state_dir: StateDirOption = None) -> None:

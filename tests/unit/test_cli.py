@@ -33,7 +33,6 @@ def test_help_lists_every_command(capsys):
 @pytest.mark.parametrize(
     "argv, command",
     [
-        (["status"], "status"),
         (["join"], "join"),
         (["unjoin", "n1"], "unjoin"),
         (["upgrade"], "upgrade"),

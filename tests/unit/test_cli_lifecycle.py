@@ -11,6 +11,8 @@ from kubeprov.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 SINGLE = REPO / "stacks" / "single.yaml"
+# a cloud stack: its machines phase says clearly that it cannot provision yet, without root or machines
+AWS = REPO / "stacks" / "aws.example.yaml"
 
 
 @pytest.fixture
@@ -33,31 +35,29 @@ def short_lived_stack(tmp_path: Path) -> Path:
     return path
 
 
-def test_create_records_the_stack_and_pki_then_says_machines_are_not_available(state, capsys):
-    rc = main(["create", "-f", str(SINGLE)])
+def test_create_records_the_stack_then_stops_where_provisioning_is_not_available(state, capsys):
+    rc = main(["create", "-f", str(AWS)])
     out = capsys.readouterr()
     assert rc == 3
     assert "phase machines failed" in out.err
     assert "Traceback" not in out.err
-    cluster = state / "clusters" / "single"
-    assert (cluster / "stack.yaml").read_text() == SINGLE.read_text()
-    assert (cluster / "pki" / "ca.crt").exists()
-    assert (cluster / "kubeconfigs" / "admin.conf").exists()
+    cluster = state / "clusters" / "prod-aws"
+    assert (cluster / "stack.yaml").read_text() == AWS.read_text()
 
 
 def test_create_rerun_resumes_the_phases_already_done(state, capsys):
-    main(["create", "-f", str(SINGLE)])
+    main(["create", "-f", str(AWS)])
     capsys.readouterr()
-    main(["create", "-f", str(SINGLE)])
+    main(["create", "-f", str(AWS)])
     out = capsys.readouterr().out
     assert "resuming run" in out
     assert "↷ stack" in out or "resumed" in out
 
 
-def test_create_fresh_after_resume_reports_no_change_for_existing_pki(state, capsys):
-    main(["create", "-f", str(SINGLE)])
+def test_create_only_pki_again_reports_no_change_for_existing_pki(state, capsys):
+    main(["create", "-f", str(SINGLE), "--only", "pki"])
     capsys.readouterr()
-    main(["create", "-f", str(SINGLE), "--fresh"])
+    main(["create", "-f", str(SINGLE), "--only", "pki", "--fresh"])
     lines = [line for line in capsys.readouterr().out.splitlines() if " pki " in f" {line} "]
     assert lines and "no change" in lines[0]
 
@@ -80,7 +80,7 @@ def test_create_with_unknown_phase_names_the_valid_ones(state, capsys):
     assert main(["create", "-f", str(SINGLE), "--skip", "pkk"]) == 2
     err = capsys.readouterr().err
     assert "unknown phase 'pkk'" in err
-    assert "stack, pki, machines" in err
+    assert "stack, machines, preflight, pki, render, install, etcd" in err
 
 
 def test_check_expiration_passes_for_fresh_year_long_certificates(state, capsys):
@@ -142,3 +142,13 @@ def test_certs_for_a_cloud_stack_before_provisioning_say_addresses_are_unknown(s
     err = capsys.readouterr().err
     assert "are not known yet" in err
     assert "Traceback" not in err
+
+
+def test_status_before_create_says_there_are_no_machines(state, capsys):
+    assert main(["status", "-f", str(SINGLE), "-o", "json"]) == 0
+    assert "no machines recorded: run `kubeprov create`" in capsys.readouterr().out
+
+
+def test_status_with_an_unknown_output_format_is_a_usage_error(state, capsys):
+    assert main(["status", "-f", str(SINGLE), "-o", "yaml"]) == 2
+    assert "unknown output format 'yaml'" in capsys.readouterr().err
