@@ -27,7 +27,6 @@ from kubeprov.lifecycle.devdns import dns_kubeconfig, rbac_objects
 from kubeprov.lifecycle.devhost import NodeHost, claim, release
 from kubeprov.lifecycle.devprocs import ProcessTable, start_process
 from kubeprov.lifecycle.devregistry import registries_config, seed, start_registry
-from kubeprov.pki.kubeconfig import read_kubeconfig
 from kubeprov.render import render
 from kubeprov.state.atomic import atomic_write
 
@@ -83,7 +82,7 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
     seed(registry.address)
     asyncio.run(ensure_dns_service(admin_kubeconfig, host.dns_service_ip))
     dns_config = directory / "dns.yaml"
-    dns_identity = dns_kubeconfig(directory, read_kubeconfig(admin_kubeconfig).server or "")
+    dns_identity = dns_kubeconfig(directory)
     atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=dns_identity, listen_address=host.dns_ip,
                                     port=53, cluster_domain="cluster.local", health_port=chosen["dns-health"]))
     _ensure(table, "dns", "kubeprov.dns", dns_config)
