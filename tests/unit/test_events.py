@@ -12,7 +12,8 @@ from kubeprov.api import status
 from kubeprov.api.events import EventRecorder
 from kubeprov.api.status import StatusError
 
-pytestmark = pytest.mark.timeout(5)
+# the bound is the test body's: a session fixture torn down after the last test (`dev down`) is not counted
+pytestmark = pytest.mark.timeout(5, func_only=True)
 
 T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z
 POD = {

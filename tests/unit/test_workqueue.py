@@ -14,7 +14,8 @@ from kubeprov.api.workqueue import (
     default_controller_rate_limiter,
 )
 
-pytestmark = pytest.mark.timeout(5)
+# the bound is the test body's: a session fixture torn down after the last test (`dev down`) is not counted
+pytestmark = pytest.mark.timeout(5, func_only=True)
 
 
 async def test_waiting_item_is_queued_once():
