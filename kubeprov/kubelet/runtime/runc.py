@@ -161,7 +161,8 @@ class Runc:
         """An exec with a terminal. runc only hands a pty master over ``--console-socket`` when it
         detaches (and then the exit code is lost to us), so runc runs attached with a pty of ours as its
         stdio and copies between it and the container's pty. ``size`` (columns, rows), when known, is on
-        our pty before runc starts, so runc gives it to the container's terminal from the first instant.
+        our pty before runc starts, so runc gives it to the container's terminal as soon as it holds the
+        console (the command may run a moment before that), without waiting for a resize.
         Returns the runc process (its exit code is the command's) and our master fd (the caller closes it)."""
         master, slave = os.openpty()
         try:

@@ -184,7 +184,8 @@ async def _feed_pipe(proc: asyncio.subprocess.Process, session: StreamSession) -
 
 def _size_so_far(session: StreamSession) -> tuple[int, int] | None:
     """The last usable size the client sent before the command starts (kubectl's first resize usually
-    comes with the streams), taken off the queue: the command then starts with it instead of 0x0."""
+    comes with the streams), taken off the queue: runc then sizes the command's terminal from it at once,
+    without waiting for the resize loop."""
     size = None
     while not session.resizes.empty():
         item = session.resizes.get_nowait()
