@@ -40,18 +40,24 @@ def dns_rbac() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def dns_service(cluster_ip: str) -> dict[str, Any]:
+    """kube-system/kube-dns as kubeadm's CoreDNS addon names it (pods use the node-local address; the Service
+    keeps the well-known ClusterIP for tools)."""
     labels = {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
             "spec": {"clusterIP": cluster_ip, "selector": {"k8s-app": "kube-dns"},
                      "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}}
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                               {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
 
 
 def bootstrap_objects(cluster: str, server: str, ca_pem: bytes, dns_ip: str) -> list[tuple[str, str, dict[str, Any]]]:
-    objects = [("v1", "configmaps", cluster_info(cluster, server, ca_pem)), *dns_rbac(),
-               ("v1", "services", dns_service(dns_ip))]
-    return objects
+    return [("v1", "configmaps", cluster_info(cluster, server, ca_pem)), *dns_objects(dns_ip)]
+
+
+def dns_objects(dns_ip: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The cluster DNS's RBAC and Service: created clusters and the dev node alike."""
+    return [*dns_rbac(), ("v1", "services", dns_service(dns_ip))]
 
 
 async def ensure_objects(kubeconfig: Path, objects: list[tuple[str, str, dict[str, Any]]]) -> list[str]:

@@ -82,15 +82,11 @@ def plan_bootstrap(ctx: Context) -> list[str]:
 
 
 async def wait_nodes(ctx: Context) -> PhaseResult:
-    from kubeprov.api.client import ApiClient
-
     cluster_plan = plan(ctx)
     wanted = {n.name for n in cluster_plan.nodes}
 
     async def check() -> tuple[bool, list[health.NodeHealth]]:
-        async with ApiClient.from_kubeconfig(admin_kubeconfig(ctx), user_agent="kubeprov-create") as client:
-            items, _ = await client.list_all("v1", "nodes")
-        nodes = [health.node_health(n) for n in items]
+        nodes = await health.nodes(admin_kubeconfig(ctx), "kubeprov-create")
         return wanted <= {n.name for n in nodes if n.ready}, nodes
 
     ok, nodes = await _until(check, NODES_TIMEOUT, 2.0)

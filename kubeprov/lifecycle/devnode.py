@@ -19,11 +19,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from kubeprov.errors import KubeprovError
 from kubeprov.kubelet.images.localregistry import free_port
-from kubeprov.lifecycle.devdns import dns_kubeconfig, rbac_objects
+from kubeprov.lifecycle.bootstrap import dns_objects, ensure_objects
 from kubeprov.lifecycle.devhost import NodeHost, claim, release
 from kubeprov.lifecycle.devprocs import ProcessTable, start_process
 from kubeprov.lifecycle.devregistry import registries_config, seed, start_registry
@@ -80,9 +79,11 @@ def start_node(table: ProcessTable, directory: Path, admin_kubeconfig: Path) -> 
     logs = directory / "logs"
     registry = start_registry(table, directory, chosen["registry"])
     seed(registry.address)
-    asyncio.run(ensure_dns_service(admin_kubeconfig, host.dns_service_ip))
+    # kube-system/kube-dns at 10.96.0.10 on slot 0, and the DNS user's read-only RBAC
+    asyncio.run(ensure_objects(admin_kubeconfig, dns_objects(host.dns_service_ip)))
     dns_config = directory / "dns.yaml"
-    dns_identity = dns_kubeconfig(directory)
+    # the PKI's dns.conf (user kubeprov:cluster-dns), as on created clusters
+    dns_identity = directory / "kubeconfigs" / "dns.conf"
     atomic_write(dns_config, render("dns.yaml.j2", kubeconfig=dns_identity, listen_address=host.dns_ip,
                                     port=53, cluster_domain="cluster.local", health_port=chosen["dns-health"]))
     _ensure(table, "dns", "kubeprov.dns", dns_config)
@@ -119,42 +120,6 @@ def proxy_available() -> bool:
 
 def node_components() -> frozenset[str]:
     return NODE_COMPONENTS | ({"proxy"} if proxy_available() else set())
-
-
-async def ensure_dns_service(kubeconfig: Path, cluster_ip: str) -> None:
-    """The DNS server's RBAC, and ``kube-system/kube-dns`` at ``cluster_ip`` (10.96.0.10 on slot 0) as kubeadm's
-    CoreDNS addon names it
-    (pods use the node-local address directly, see docs/architecture.md; the Service keeps the well-known
-    ClusterIP for tools)."""
-    from kubeprov.api.client import ApiClient
-    from kubeprov.api.status import StatusError
-
-    labels = {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}
-    body: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
-        "spec": {"clusterIP": cluster_ip, "selector": {"k8s-app": "kube-dns"},
-                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                           {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
-                           {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]}}
-    async with ApiClient.from_kubeconfig(kubeconfig, user_agent="kubeprov-dev") as client:
-        for api_version, resource, obj in rbac_objects():
-            try:
-                await client.create(api_version, resource, obj)
-            except StatusError as err:
-                if err.code != 409:
-                    raise KubeprovError(f"cannot create the DNS server's {obj['kind']}: {err}") from None
-        try:
-            await client.get("v1", "services", "kube-dns", "kube-system")
-            return
-        except StatusError as err:
-            if err.code != 404:
-                raise KubeprovError(f"cannot read the kube-dns Service: {err}") from None
-        try:
-            await client.create("v1", "services", body, "kube-system")
-        except StatusError as err:
-            if err.code != 409:
-                raise KubeprovError(f"cannot create the kube-dns Service: {err}") from None
 
 
 def dns_query(name: str, query_id: int = 0x6b70) -> bytes:

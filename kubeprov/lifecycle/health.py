@@ -80,6 +80,15 @@ async def apiservers(plan: ClusterPlan, ca_file: Path, timeout: float = 3.0) -> 
         return list(await asyncio.gather(*(one(session, name, url) for name, url in targets)))
 
 
+async def nodes(kubeconfig: Path, user_agent: str, timeout: float = 10.0) -> list[NodeHealth]:
+    """Every Node's health, by name."""
+    from kubeprov.api.client import ApiClient
+
+    async with ApiClient.from_kubeconfig(kubeconfig, user_agent=user_agent) as client:
+        items, _ = await asyncio.wait_for(client.list_all("v1", "nodes"), timeout)
+    return sorted((node_health(n) for n in items), key=lambda n: n.name)
+
+
 def node_health(node: dict[str, Any]) -> NodeHealth:
     meta, status = node.get("metadata") or {}, node.get("status") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])

@@ -51,33 +51,21 @@ def machine_status(ref: ClusterRef, machine: Machine, timeout: float = 5.0) -> M
     """SSH in and ask systemd for the state of each of the machine's units."""
     import paramiko
 
+    from kubeprov.preflight.remote import Session, Unreachable
+
     status = MachineStatus(machine.name, machine.role, machine.address, False)
     units = _units(ref, machine)
-    client = paramiko.SSHClient()
-    # machines are ours (their addresses come from the inventory); their host keys change when remade
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
-        client.connect(machine.address, port=machine.ssh_port, username=machine.ssh_user,
-                       key_filename=str(machine.ssh_key.expanduser()), timeout=timeout, banner_timeout=timeout,
-                       auth_timeout=timeout, look_for_keys=False, allow_agent=False)
-        status.reachable = True
-        if units:
-            _, out, _ = client.exec_command("systemctl is-active " + " ".join(units), timeout=timeout)
-            states = out.read().decode().split()
-            status.units = dict(zip(units, states, strict=False))
+        with Session(machine, timeout) as session:
+            status.reachable = True
+            if units:
+                states = session.run("systemctl is-active " + " ".join(units), timeout=timeout).stdout.split()
+                status.units = dict(zip(units, states, strict=False))
+    except Unreachable as exc:
+        status.error = exc.reason
     except (OSError, paramiko.SSHException) as exc:
         status.error = str(exc) or type(exc).__name__
-    finally:
-        client.close()
     return status
-
-
-async def _nodes(ref: ClusterRef) -> list[health.NodeHealth]:
-    from kubeprov.api.client import ApiClient
-
-    async with ApiClient.from_kubeconfig(ref.state.kubeconfig_dir / "admin.conf", user_agent="kubeprov-status") as c:
-        items, _ = await asyncio.wait_for(c.list_all("v1", "nodes"), 10)
-    return sorted((health.node_health(n) for n in items), key=lambda n: n.name)
 
 
 def cluster_status(ref: ClusterRef) -> ClusterStatus:
@@ -93,7 +81,8 @@ def cluster_status(ref: ClusterRef) -> ClusterStatus:
         probes = [asyncio.to_thread(machine_status, ref, m) for m in machines]
         results = await asyncio.gather(
             asyncio.gather(*probes), health.etcd_members(plan, ref.state.pki_dir),
-            health.apiservers(plan, ref.state.pki_dir / "ca.crt"), _nodes(ref), return_exceptions=True)
+            health.apiservers(plan, ref.state.pki_dir / "ca.crt"),
+            health.nodes(ref.state.kubeconfig_dir / "admin.conf", "kubeprov-status"), return_exceptions=True)
         for name, value in zip(("machines", "etcd", "apiservers", "nodes"), results, strict=True):
             if isinstance(value, BaseException):
                 report.problems.append(f"{name}: {value or type(value).__name__}")
@@ -101,7 +90,7 @@ def cluster_status(ref: ClusterRef) -> ClusterStatus:
                 setattr(report, name, list(value))
 
     asyncio.run(gather())
-    certs = [c for c in list_certificates(ref.state.pki_dir, ref.state.kubeconfig_dir, datetime.now(UTC))]
+    certs = list_certificates(ref.state.pki_dir, ref.state.kubeconfig_dir, datetime.now(UTC))
     if certs:
         soonest = min(certs, key=lambda c: c.not_after)
         report.soonest_expiry = {"name": soonest.name, "not_after": soonest.not_after.isoformat(),
